@@ -1,0 +1,1 @@
+"""Plain-torch machinery of the detailer; nothing here imports ComfyUI."""

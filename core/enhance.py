@@ -1,0 +1,216 @@
+"""The detail pass: crop each SEG over all frames, sample it as one clip, scale it back.
+
+This module orchestrates; the model work goes through a :class:`SamplingBackend`
+(encode, sample, decode), so the whole routine runs against a fake backend in tests
+and against ComfyUI in the node.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Any, Protocol
+
+import torch
+
+from .conditioning import crop_conditioning
+from .geometry import VAE_STRIDE, Rect, SamplingSize, rect_size, sampling_size
+from .images import check_frames, crop_frames, resize_frames
+from .masks import feather_masks, masks_for_frames, resize_masks
+from .regions import FittedSeg, fit_segs
+from .segs import SEG, unpack_segs
+
+log = logging.getLogger(__name__)
+
+SEED_LIMIT = 2**64
+
+
+@dataclass(frozen=True)
+class DetailSettings:
+    """What decides the crop and its sampling size, and the seed of each SEG.
+
+    ``guide_size`` and ``max_size`` are pixels; ``noise_mask_feather`` is the blur
+    radius of the noise mask in crop pixels. With ``seed_per_seg`` SEG i uses
+    ``seed + i`` (two faces do not get the same noise); without it every SEG uses
+    ``seed``, as Impact does.
+    """
+
+    guide_size: float
+    guide_for_bbox: bool
+    max_size: float
+    seed: int
+    noise_mask_feather: int = 0
+    seed_per_seg: bool = False
+
+    def seed_for(self, seg_index: int) -> int:
+        return (self.seed + seg_index) % SEED_LIMIT if self.seed_per_seg else self.seed
+
+
+@dataclass(frozen=True)
+class Conditionings:
+    """The CONDITIONING lists a pass samples with (the refiner's may be None)."""
+
+    positive: Any
+    negative: Any
+    refiner_positive: Any = None
+    refiner_negative: Any = None
+
+    def cropped(self, rect: Rect, frame_width: int, frame_height: int) -> Conditionings:
+        """The same conditionings with every mask cut to ``rect`` of the full frame."""
+        return Conditionings(
+            *(crop_conditioning(c, rect, frame_width, frame_height) for c in
+              (self.positive, self.negative, self.refiner_positive, self.refiner_negative))
+        )
+
+
+class SamplingBackend(Protocol):
+    """The model work of a detail pass. Pixels are IMAGE ``[B, H, W, 3]``; latents ``[B, C, H/8, W/8]``."""
+
+    def begin(self, seg_count: int, frame_count: int) -> None:
+        """Called once before the first SEG, with the number of SEGS that will be sampled."""
+
+    def frames_per_batch(self, width: int, height: int) -> int:
+        """How many frames of ``width`` x ``height`` pixels one encode or decode call may take."""
+
+    def encode(self, pixels: torch.Tensor) -> torch.Tensor:
+        """Encode a batch of frames to latents."""
+
+    def sample(self, latent: torch.Tensor, noise_mask: torch.Tensor, conditionings: Conditionings, seed: int) -> torch.Tensor:
+        """Sample all frames of one SEG in one pass; ``noise_mask`` is ``[F, H, W]`` at pixel size."""
+
+    def decode(self, latent: torch.Tensor) -> torch.Tensor:
+        """Decode a batch of latents to frames."""
+
+
+@dataclass(frozen=True)
+class SegPlan:
+    """How one SEG is detailed: its region in the frames and the size it is sampled at."""
+
+    fitted: FittedSeg
+    crop_width: int
+    crop_height: int
+    size: SamplingSize
+
+
+def plan_seg(fitted: FittedSeg, settings: DetailSettings) -> SegPlan:
+    """The crop and sampling size of a usable SEG."""
+    crop_w, crop_h = rect_size(fitted.rect)
+    size = sampling_size((crop_w, crop_h), rect_size(fitted.bbox), settings.guide_size, settings.guide_for_bbox, settings.max_size)
+    return SegPlan(fitted, crop_w, crop_h, size)
+
+
+def encode_in_batches(frames: torch.Tensor, width: int, height: int, backend: SamplingBackend) -> torch.Tensor:
+    """Resize ``[F, h, w, 3]`` crops to ``width`` x ``height`` and encode them, a batch at a time.
+
+    Only one batch of upscaled pixels exists at any moment.
+    """
+    step = max(1, backend.frames_per_batch(width, height))
+    latents = [backend.encode(resize_frames(frames[i : i + step], height, width)) for i in range(0, frames.shape[0], step)]
+    return latents[0] if len(latents) == 1 else torch.cat(latents)
+
+
+def decode_in_batches(latent: torch.Tensor, width: int, height: int, backend: SamplingBackend) -> torch.Tensor:
+    """Decode latents and scale each batch straight to ``width`` x ``height``: float32 ``[F, height, width, 3]`` on the CPU."""
+    frame_count = latent.shape[0]
+    out = torch.empty((frame_count, height, width, 3), dtype=torch.float32)
+    step = max(1, backend.frames_per_batch(latent.shape[-1] * VAE_STRIDE, latent.shape[-2] * VAE_STRIDE))
+    for start in range(0, frame_count, step):
+        pixels = backend.decode(latent[start : start + step])
+        out[start : start + pixels.shape[0]] = resize_frames(pixels[..., :3].to("cpu", torch.float32), height, width)
+    return out
+
+
+@dataclass(frozen=True)
+class SegResult:
+    seg: Any
+    cnet_images: list[torch.Tensor]
+
+
+def detail_seg(
+    frames: torch.Tensor,
+    plan: SegPlan,
+    settings: DetailSettings,
+    conditionings: Conditionings,
+    backend: SamplingBackend,
+) -> SegResult:
+    """Detail one SEG over all frames and return its refined SEG (nothing is pasted).
+
+    The crop is taken from ``frames`` for every frame (never from ``seg.cropped_image``),
+    sampled at ``plan.size`` in one call, and scaled back to the crop's own size.
+    """
+    fitted = plan.fitted
+    frame_count, frame_h, frame_w = frames.shape[:3]
+    crops = crop_frames(frames, fitted.rect)
+    masks = masks_for_frames(feather_masks(fitted.mask, settings.noise_mask_feather), frame_count, f"{fitted.name} cropped_mask")
+
+    conds = conditionings.cropped(fitted.rect, frame_w, frame_h)
+    cnet_images: list[torch.Tensor] = []
+    wrapper = getattr(fitted.seg, "control_net_wrapper", None)
+    if wrapper is not None:
+        positive, negative, hints = wrapper.apply(conds.positive, conds.negative, crops.contiguous(), masks, use_acn=True)
+        conds = replace(conds, positive=positive, negative=negative)
+        cnet_images.extend(hints or [])
+
+    width, height = plan.size.width, plan.size.height
+    log.info(
+        "%s: crop %dx%d at %s, sampled at %dx%d (x%.2f) over %d frames",
+        fitted.name, plan.crop_width, plan.crop_height, list(fitted.rect), width, height, plan.size.scale, frame_count,
+    )
+    latent = encode_in_batches(crops, width, height, backend)
+    noise_mask = resize_masks(masks, height, width)
+    latent = backend.sample(latent, noise_mask, conds, settings.seed_for(fitted.index))
+    del noise_mask
+    refined = decode_in_batches(latent, plan.crop_width, plan.crop_height, backend)
+    if not bool(torch.isfinite(refined).all()):
+        raise RuntimeError(
+            f"{fitted.name}: sampling produced NaN or infinite pixels; the model or VAE overflowed "
+            f"(try an fp32 VAE, a lower cfg, or another checkpoint)"
+        )
+
+    seg = fitted.seg
+    new_seg = SEG(refined, seg.cropped_mask, seg.confidence, fitted.rect, fitted.bbox, seg.label, None)
+    return SegResult(new_seg, cnet_images)
+
+
+def detail_segs(
+    frames: torch.Tensor,
+    segs: Any,
+    settings: DetailSettings,
+    conditionings: Conditionings,
+    backend: SamplingBackend,
+) -> tuple[Any, list[torch.Tensor]]:
+    """Detail every SEG of ``segs`` over ``frames`` (IMAGE ``[F, H, W, 3]``).
+
+    Returns the refined SEGS, in the frames' coordinates and in input order, and the
+    ControlNet hint images used. Empty SEGS come back as given. A SEG with no area
+    inside the frames comes back unchanged (a warning names it).
+    """
+    frames = check_frames(frames)
+    _, items = unpack_segs(segs)
+    if not items:
+        return segs, []
+    frame_count, frame_h, frame_w = frames.shape[:3]
+    fitted = fit_segs(segs, frame_h, frame_w)
+    plans = [plan_seg(item, settings) for item in fitted if item.usable]
+    for plan in plans:  # fail on a mask count mismatch before any model work
+        masks_for_frames(plan.fitted.mask, frame_count, f"{plan.fitted.name} cropped_mask")
+    backend.begin(len(plans), frame_count)
+
+    by_index = {plan.fitted.index: plan for plan in plans}
+    new_segs: list[Any] = []
+    cnet_images: list[torch.Tensor] = []
+    for item in fitted:
+        plan = by_index.get(item.index)
+        if plan is None:
+            new_segs.append(item.seg)
+            continue
+        result = detail_seg(frames, plan, settings, conditionings, backend)
+        new_segs.append(result.seg)
+        cnet_images.extend(result.cnet_images)
+    return ((frame_h, frame_w), new_segs), cnet_images
+
+
+def used_sizes(plans: Sequence[SegPlan]) -> list[tuple[int, int]]:
+    """The sampling sizes of a list of plans, ``(width, height)``, for logs and tests."""
+    return [(plan.size.width, plan.size.height) for plan in plans]

@@ -1,0 +1,87 @@
+"""Rectangles and sizes: rescaling regions, clamping to the frame, sampling sizes.
+
+Rectangles are ``(x1, y1, x2, y2)`` in integer pixels, end-exclusive. Sizes are
+``(width, height)`` in pixels unless a name says otherwise.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+Rect = tuple[int, int, int, int]
+
+VAE_STRIDE = 8
+
+
+def rect_size(rect: Rect) -> tuple[int, int]:
+    """Width and height of a rectangle (0 when it is empty or inverted)."""
+    x1, y1, x2, y2 = rect
+    return max(0, x2 - x1), max(0, y2 - y1)
+
+
+def scale_rect(rect: Rect, scale_x: float, scale_y: float) -> Rect:
+    """Scale a rectangle: x coordinates by ``scale_x`` (width ratio), y by ``scale_y`` (height ratio)."""
+    x1, y1, x2, y2 = rect
+    return round(x1 * scale_x), round(y1 * scale_y), round(x2 * scale_x), round(y2 * scale_y)
+
+
+def clamp_rect(rect: Rect, width: int, height: int) -> Rect:
+    """Clip a rectangle to a ``width`` x ``height`` frame; the result may be empty."""
+    x1, y1, x2, y2 = rect
+    x1, x2 = min(max(x1, 0), width), min(max(x2, 0), width)
+    y1, y2 = min(max(y1, 0), height), min(max(y2, 0), height)
+    return x1, y1, max(x1, x2), max(y1, y2)
+
+
+def align_down(value: float, stride: int = VAE_STRIDE) -> int:
+    return int(value // stride) * stride
+
+
+def align_nearest(value: float, stride: int = VAE_STRIDE) -> int:
+    """Round to the nearest positive multiple of ``stride``."""
+    return max(stride, int(math.floor(value / stride + 0.5)) * stride)
+
+
+@dataclass(frozen=True)
+class SamplingSize:
+    """Where a crop is sampled: ``width`` x ``height`` pixels, multiples of the VAE stride.
+
+    ``scale`` is the upscale factor asked for by guide_size after the max_size cap
+    (the aligned size differs from ``crop * scale`` by less than one stride).
+    """
+
+    width: int
+    height: int
+    scale: float
+
+
+def sampling_size(
+    crop_size: tuple[int, int],
+    bbox_size: tuple[int, int],
+    guide_size: float,
+    guide_for_bbox: bool,
+    max_size: float,
+    stride: int = VAE_STRIDE,
+) -> SamplingSize:
+    """Size at which a crop is sampled.
+
+    The crop is scaled so that the shorter side of the bbox (``guide_for_bbox``) or of
+    the crop reaches ``guide_size``; a crop that would not grow is sampled at its own
+    size (as Impact's "force inpaint"). ``max_size`` caps the longer side in every
+    case, also when the crop itself is already larger (Impact does not cap those).
+    Both sides are then aligned to ``stride`` without exceeding the cap.
+    """
+    crop_w, crop_h = crop_size
+    if crop_w <= 0 or crop_h <= 0:
+        raise ValueError(f"cannot sample an empty crop of {crop_w}x{crop_h} pixels")
+    if guide_size <= 0 or max_size <= 0:
+        raise ValueError(f"guide_size and max_size must be positive, got {guide_size} and {max_size}")
+    reference = min(bbox_size) if guide_for_bbox and min(bbox_size) > 0 else min(crop_w, crop_h)
+    scale = max(1.0, guide_size / reference)
+    if max(crop_w, crop_h) * scale > max_size:
+        scale = max_size / max(crop_w, crop_h)
+    cap = max(stride, align_down(max_size, stride))
+    width = min(align_nearest(crop_w * scale, stride), cap)
+    height = min(align_nearest(crop_h * scale, stride), cap)
+    return SamplingSize(width, height, scale)

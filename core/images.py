@@ -1,0 +1,52 @@
+"""Image operations on IMAGE tensors ``[frames, height, width, 3]`` float32 0..1."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from .geometry import Rect
+
+
+def crop_frames(frames: torch.Tensor, rect: Rect) -> torch.Tensor:
+    """Crop all frames at once: ``[F, H, W, C]`` -> ``[F, y2-y1, x2-x1, C]`` (a view)."""
+    x1, y1, x2, y2 = rect
+    return frames[:, y1:y2, x1:x2, :]
+
+
+def resize_frames(frames: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """Resize ``[F, h, w, C]`` to ``[F, height, width, C]`` in one batched call.
+
+    Bicubic with antialiasing (clean when shrinking as well as when growing),
+    clamped back to 0..1. Returns the input when the size already matches.
+    """
+    if frames.shape[1:3] == (height, width):
+        return frames
+    channels_first = frames.permute(0, 3, 1, 2)
+    resized = F.interpolate(channels_first, size=(height, width), mode="bicubic", align_corners=False, antialias=True)
+    return resized.clamp_(0.0, 1.0).permute(0, 2, 3, 1)
+
+
+def check_frames(frames: object, what: str = "image_frames") -> torch.Tensor:
+    """Check an IMAGE batch: a float tensor ``[F, H, W, 3]`` with finite values.
+
+    NaN or infinite values are reported with the frames they are in instead of
+    being carried silently through the VAE and sampler.
+    """
+    if not isinstance(frames, torch.Tensor):
+        raise ValueError(f"{what} must be an IMAGE tensor [frames, height, width, 3], got {type(frames).__name__}")
+    if frames.ndim != 4 or frames.shape[-1] != 3:
+        raise ValueError(
+            f"{what} must be an IMAGE tensor [frames, height, width, 3], got shape {tuple(frames.shape)}"
+            + (" (an RGBA image: drop the alpha channel first)" if frames.ndim == 4 and frames.shape[-1] == 4 else "")
+        )
+    if frames.shape[0] == 0 or frames.shape[1] == 0 or frames.shape[2] == 0:
+        raise ValueError(f"{what} is empty: shape {tuple(frames.shape)}")
+    if not frames.is_floating_point():
+        raise ValueError(f"{what} must hold float values 0..1, got dtype {frames.dtype}")
+    finite = torch.isfinite(frames).flatten(1).all(dim=1)
+    if not bool(finite.all()):
+        bad = torch.nonzero(~finite).flatten().tolist()
+        shown = ", ".join(str(i) for i in bad[:10]) + (" ..." if len(bad) > 10 else "")
+        raise ValueError(f"{what} contains NaN or infinite values in frame(s) {shown}: fix the node that produced them")
+    return frames

@@ -1,0 +1,147 @@
+"""The SEGS detailer nodes: thin node classes over ``core.enhance``."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import torch
+
+from ..core.enhance import Conditionings, DetailSettings, detail_segs
+from . import comfy_adapter as comfy
+
+log = logging.getLogger(__name__)
+
+PACK_CATEGORY = "AnimateDiff Detailer"
+IMPACT_DETAILER_CATEGORY = "ImpactPack/Detailer"
+
+
+def empty_cnet_image() -> torch.Tensor:
+    """The placeholder IMAGE for an empty ``cnet_images`` list: one 64x64 black frame."""
+    return torch.zeros((1, 64, 64, 3), dtype=torch.float32)
+
+
+def detailer_inputs(guide_size_default: float = 256) -> dict[str, dict[str, tuple]]:
+    """The inputs of Impact's SEGSDetailerForAnimateDiff, in its order, with tooltips; plus ours after them."""
+    max_res = comfy.max_resolution()
+    return {
+        "required": {
+            "image_frames": ("IMAGE", {"tooltip": "The video frames [frames, height, width, 3] the SEGS were detected on."}),
+            "segs": ("SEGS", {"tooltip": "Regions to detail (faces, hands, ...). SEGS made at another resolution are rescaled to the frames."}),
+            "guide_size": ("FLOAT", {"default": guide_size_default, "min": 64, "max": max_res, "step": 8,
+                                     "tooltip": "Each region is upscaled until its shorter side (of the bbox or of the crop, see guide_size_for) reaches this many pixels. Regions already larger are sampled at their own size."}),
+            "guide_size_for": ("BOOLEAN", {"default": True, "label_on": "bbox", "label_off": "crop_region",
+                                           "tooltip": "Measure guide_size against the detected bbox or against the whole crop region."}),
+            "max_size": ("FLOAT", {"default": 768, "min": 64, "max": max_res, "step": 8,
+                                   "tooltip": "Cap on the longer side of the sampled crop, in pixels. Crops larger than this are sampled scaled down (caps memory use)."}),
+            "seed": ("INT", {"default": 0, "min": 0, "max": 0xFFFFFFFFFFFFFFFF,
+                             "tooltip": "Noise seed; the same seed and settings give the same result."}),
+            "steps": ("INT", {"default": 20, "min": 1, "max": 10000, "tooltip": "Sampling steps (after denoise, as in KSampler)."}),
+            "cfg": ("FLOAT", {"default": 8.0, "min": 0.0, "max": 100.0, "tooltip": "Classifier-free guidance scale."}),
+            "sampler_name": (comfy.sampler_names(), {"tooltip": "ComfyUI sampler."}),
+            "scheduler": (comfy.scheduler_names(), {"tooltip": "ComfyUI scheduler, or Align Your Steps / GITS schedules."}),
+            "denoise": ("FLOAT", {"default": 0.5, "min": 0.0001, "max": 1.0, "step": 0.01,
+                                  "tooltip": "How much of each region is redrawn: 1.0 replaces it, low values keep its structure."}),
+            "basic_pipe": ("BASIC_PIPE", {"tooltip": "Model, clip, vae, positive and negative (from ToBasicPipe). An AnimateDiff-patched model keeps the region coherent over time."}),
+            "refiner_ratio": ("FLOAT", {"default": 0.2, "min": 0.0, "max": 1.0,
+                                        "tooltip": "With a refiner pipe: the share of the steps the refiner model runs at the end."}),
+        },
+        "optional": {
+            "refiner_basic_pipe_opt": ("BASIC_PIPE", {"tooltip": "Optional refiner pipe; its model finishes the last refiner_ratio of the steps."}),
+            "noise_mask_feather": ("INT", {"default": 20, "min": 0, "max": 100, "step": 1,
+                                           "tooltip": "Blur radius of the noise mask in crop pixels. Above 0, soft mask edges mean partial denoise (differential diffusion)."}),
+            "scheduler_func_opt": ("SCHEDULER_FUNC", {"tooltip": "Optional function computing the sigmas; replaces scheduler."}),
+            "seed_per_seg": ("BOOLEAN", {"default": False, "label_on": "seed + SEG index", "label_off": "same seed",
+                                         "tooltip": "Give each SEG its own noise (seed + its index) instead of the same seed for all, as Impact does."}),
+        },
+    }
+
+
+class SEGSDetailerForAnimateDiff:
+    """Detail each SEG over all frames in one sampling pass; returns refined SEGS (paste them with a SEGS paste node)."""
+
+    DESCRIPTION = (
+        "Crops each SEG over all video frames, upscales the crop, samples all frames in one batch (so an AnimateDiff "
+        "model keeps the region coherent in time) and returns the refined SEGS. Paste them onto the frames with SEGSPaste."
+    )
+    RETURN_TYPES = ("SEGS", "IMAGE")
+    RETURN_NAMES = ("segs", "cnet_images")
+    OUTPUT_IS_LIST = (False, True)
+    OUTPUT_TOOLTIPS = ("The refined SEGS: each SEG's cropped_image holds its detailed frames.",
+                       "The ControlNet hint images each SEG used (one black image when none).")
+    FUNCTION = "doit"
+    CATEGORY = f"{PACK_CATEGORY}/detailer"
+
+    @classmethod
+    def INPUT_TYPES(cls) -> dict[str, dict[str, tuple]]:
+        return detailer_inputs()
+
+    def doit(
+        self,
+        image_frames: torch.Tensor,
+        segs: Any,
+        guide_size: float,
+        guide_size_for: bool,
+        max_size: float,
+        seed: int,
+        steps: int,
+        cfg: float,
+        sampler_name: str,
+        scheduler: str,
+        denoise: float,
+        basic_pipe: Any,
+        refiner_ratio: float = 0.2,
+        refiner_basic_pipe_opt: Any = None,
+        noise_mask_feather: int = 20,
+        scheduler_func_opt: Any = None,
+        seed_per_seg: bool = False,
+    ) -> tuple[Any, list[torch.Tensor]]:
+        refined, cnet_images = run_detailer(
+            image_frames, segs, basic_pipe, refiner_basic_pipe_opt,
+            DetailSettings(guide_size, guide_size_for, max_size, seed, noise_mask_feather, seed_per_seg),
+            steps=steps, cfg=cfg, sampler_name=sampler_name, scheduler=scheduler, denoise=denoise,
+            refiner_ratio=refiner_ratio, scheduler_func=scheduler_func_opt,
+        )
+        return refined, cnet_images or [empty_cnet_image()]
+
+
+class ImpactSEGSDetailerForAnimateDiff(SEGSDetailerForAnimateDiff):
+    """Our detailer under Impact Pack's id and category, for workflows saved with Impact's node."""
+
+    CATEGORY = IMPACT_DETAILER_CATEGORY
+
+
+def run_detailer(
+    image_frames: torch.Tensor,
+    segs: Any,
+    basic_pipe: Any,
+    refiner_basic_pipe: Any,
+    settings: DetailSettings,
+    *,
+    steps: int,
+    cfg: float,
+    sampler_name: str,
+    scheduler: str,
+    denoise: float,
+    refiner_ratio: float,
+    scheduler_func: Any = None,
+) -> tuple[Any, list[torch.Tensor]]:
+    """Check every input, then detail the SEGS with ComfyUI as the sampling backend."""
+    model, _clip, vae, positive, negative = comfy.unpack_basic_pipe(basic_pipe, "basic_pipe")
+    refiner_model = refiner_positive = refiner_negative = None
+    if refiner_basic_pipe is not None:
+        refiner_model, _, _, refiner_positive, refiner_negative = comfy.unpack_basic_pipe(refiner_basic_pipe, "refiner_basic_pipe_opt")
+    comfy.check_sampler(sampler_name)
+    comfy.check_scheduler(scheduler, scheduler_func)
+    if steps < 1:
+        raise ValueError(f"steps must be at least 1, got {steps}")
+    if not 0.0 < denoise <= 1.0:
+        raise ValueError(f"denoise must be in (0, 1], got {denoise}")
+
+    backend = comfy.ComfySamplingBackend(
+        model, vae, steps=steps, cfg=cfg, sampler_name=sampler_name, scheduler=scheduler, denoise=denoise,
+        refiner_model=refiner_model, refiner_ratio=refiner_ratio or 0.0,
+        noise_mask_feather=settings.noise_mask_feather, scheduler_func=scheduler_func,
+    )
+    conditionings = Conditionings(positive, negative, refiner_positive, refiner_negative)
+    return detail_segs(image_frames, segs, settings, conditionings, backend)

@@ -1,0 +1,63 @@
+"""Which node ids the pack registers, so that it lives beside Impact Pack (SPEC section 5).
+
+Every node has an id of our own. A node that is a drop-in for an Impact Pack node is
+also registered under Impact's id, but only when Impact Pack is not installed: ComfyUI
+loads packs in directory-listing order, so two packs registering one id would override
+each other unpredictably.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+ID_PREFIX = "AnimateDiffDetailer_"
+DISPLAY_SUFFIX = " [AnimateDiff Detailer]"
+
+# A file only Impact Pack has: the folder name varies (git clone, registry install, a fork).
+_IMPACT_MARKER = os.path.join("modules", "impact", "impact_pack.py")
+
+
+def impact_pack_installed(custom_node_folders: Iterable[str]) -> bool:
+    """Whether an enabled Impact Pack sits in one of ``custom_node_folders``.
+
+    Decided from the folders on disk, not from what ComfyUI has loaded so far (it may not
+    have reached Impact yet). Folders disabled by ComfyUI-Manager (``*.disabled``) do not count.
+    """
+    for folder in custom_node_folders:
+        try:
+            entries = os.listdir(folder)
+        except OSError:
+            continue
+        for entry in entries:
+            if entry.endswith(".disabled") or entry.startswith("."):
+                continue
+            if os.path.isfile(os.path.join(folder, entry, _IMPACT_MARKER)):
+                return True
+    return False
+
+
+@dataclass(frozen=True)
+class NodeEntry:
+    """One node of the pack: our class under our id, and optionally an Impact Pack alias."""
+
+    short_name: str
+    node_class: type
+    display_name: str
+    impact_id: str | None = None
+    impact_class: type | None = None
+
+
+def build_mappings(entries: Iterable[NodeEntry], impact_installed: bool) -> tuple[dict[str, type], dict[str, str]]:
+    """NODE_CLASS_MAPPINGS and NODE_DISPLAY_NAME_MAPPINGS: our ids always, Impact ids only without Impact Pack."""
+    classes: dict[str, type] = {}
+    names: dict[str, str] = {}
+    for entry in entries:
+        node_id = ID_PREFIX + entry.short_name
+        classes[node_id] = entry.node_class
+        names[node_id] = entry.display_name + DISPLAY_SUFFIX
+        if entry.impact_id and not impact_installed:
+            classes[entry.impact_id] = entry.impact_class or entry.node_class
+            names[entry.impact_id] = entry.display_name + " (Impact-compatible)" + DISPLAY_SUFFIX
+    return classes, names

@@ -8,6 +8,8 @@ from typing import Any
 import torch
 
 from ..core.enhance import Conditionings, DetailSettings, detail_segs
+from ..core.images import check_frames
+from ..core.segs import unpack_segs
 from . import comfy_adapter as comfy
 
 log = logging.getLogger(__name__)
@@ -137,6 +139,9 @@ def run_detailer(
         raise ValueError(f"steps must be at least 1, got {steps}")
     if not 0.0 < denoise <= 1.0:
         raise ValueError(f"denoise must be in (0, 1], got {denoise}")
+    check_frames(image_frames, "image_frames")
+    if not unpack_segs(segs, "segs")[1]:
+        return segs, []
 
     backend = comfy.ComfySamplingBackend(
         model, vae, steps=steps, cfg=cfg, sampler_name=sampler_name, scheduler=scheduler, denoise=denoise,

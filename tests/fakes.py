@@ -1,0 +1,59 @@
+"""A fake sampling backend for the enhance routine: no model, fully observable."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+
+
+@dataclass
+class FakeBackend:
+    """Encodes by 8x8 average pooling (RGB + a ones channel), decodes by nearest upsampling.
+
+    ``sample`` mixes seeded noise into the masked part of the latent, so the result depends
+    on the seed and on the mask, and records every call for the tests to inspect.
+    """
+
+    batch: int = 3
+    stride: int = 8
+    noise_strength: float = 0.5
+    encode_sizes: list = field(default_factory=list)
+    decode_sizes: list = field(default_factory=list)
+    sample_calls: list = field(default_factory=list)
+    begun: list = field(default_factory=list)
+
+    def begin(self, seg_count: int, frame_count: int) -> None:
+        self.begun.append((seg_count, frame_count))
+
+    def frames_per_batch(self, width: int, height: int) -> int:
+        return self.batch
+
+    def encode(self, pixels: torch.Tensor) -> torch.Tensor:
+        self.encode_sizes.append(tuple(pixels.shape))
+        x = pixels.permute(0, 3, 1, 2)
+        pooled = F.avg_pool2d(x, self.stride)
+        return torch.cat([pooled, torch.ones_like(pooled[:, :1])], dim=1)
+
+    def sample(self, latent, noise_mask, conditionings, seed):
+        self.sample_calls.append(
+            {"latent": latent.shape, "mask": noise_mask.clone(), "conditionings": conditionings, "seed": seed}
+        )
+        generator = torch.Generator().manual_seed(seed)
+        noise = torch.rand(latent.shape, generator=generator)
+        mask = F.interpolate(noise_mask.unsqueeze(1), size=latent.shape[-2:], mode="bilinear")
+        return latent + self.noise_strength * mask * (noise - latent)
+
+    def decode(self, latent: torch.Tensor) -> torch.Tensor:
+        self.decode_sizes.append(tuple(latent.shape))
+        pixels = F.interpolate(latent[:, :3], scale_factor=self.stride, mode="nearest")
+        return pixels.permute(0, 2, 3, 1).clamp(0, 1)
+
+
+class IdentityBackend(FakeBackend):
+    """Sampling changes nothing: the detail pass is then only resize, encode, decode, resize."""
+
+    def sample(self, latent, noise_mask, conditionings, seed):
+        super().sample(latent, noise_mask, conditionings, seed)
+        return latent

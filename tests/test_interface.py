@@ -1,0 +1,145 @@
+"""The detailer's interface matches Impact Pack's SEGSDetailerForAnimateDiff (SPEC section 2),
+so workflows saved with Impact's node load with ours; and the ids we register live beside Impact."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from animatediff_detailer.nodes import comfy_adapter, registry
+from animatediff_detailer.nodes.detailer import ImpactSEGSDetailerForAnimateDiff, SEGSDetailerForAnimateDiff
+
+MAX_RESOLUTION = comfy_adapter.max_resolution()
+
+# Impact's interface, written out as data: (name, type, options that must match).
+SEED_REQUIRED = [
+    ("image_frames", "IMAGE", {}),
+    ("segs", "SEGS", {}),
+    ("guide_size", "FLOAT", {"default": 256, "min": 64, "max": MAX_RESOLUTION, "step": 8}),
+    ("guide_size_for", "BOOLEAN", {"default": True, "label_on": "bbox", "label_off": "crop_region"}),
+    ("max_size", "FLOAT", {"default": 768, "min": 64, "max": MAX_RESOLUTION, "step": 8}),
+    ("seed", "INT", {"default": 0, "min": 0, "max": 0xFFFFFFFFFFFFFFFF}),
+    ("steps", "INT", {"default": 20, "min": 1, "max": 10000}),
+    ("cfg", "FLOAT", {"default": 8.0, "min": 0.0, "max": 100.0}),
+    ("sampler_name", "SAMPLERS", {}),
+    ("scheduler", "SCHEDULERS", {}),
+    ("denoise", "FLOAT", {"default": 0.5, "min": 0.0001, "max": 1.0, "step": 0.01}),
+    ("basic_pipe", "BASIC_PIPE", {}),
+    ("refiner_ratio", "FLOAT", {"default": 0.2, "min": 0.0, "max": 1.0}),
+]
+SEED_OPTIONAL = [
+    ("refiner_basic_pipe_opt", "BASIC_PIPE", {}),
+    ("noise_mask_feather", "INT", {"default": 20, "min": 0, "max": 100, "step": 1}),
+    ("scheduler_func_opt", "SCHEDULER_FUNC", {}),
+]
+IMPACT_EXTRA_SCHEDULERS = ["AYS SDXL", "AYS SD1", "AYS SVD", "GITS[coeff=1.2]"]
+
+
+def _check_inputs(declared: dict, expected: list) -> None:
+    names = list(declared)[: len(expected)]
+    assert names == [name for name, _, _ in expected]
+    for name, kind, options in expected:
+        spec = declared[name]
+        if kind == "SAMPLERS":
+            assert spec[0] == comfy_adapter.sampler_names()
+        elif kind == "SCHEDULERS":
+            assert spec[0] == comfy_adapter.comfy_scheduler_names() + IMPACT_EXTRA_SCHEDULERS
+        else:
+            assert spec[0] == kind, name
+        declared_options = spec[1] if len(spec) > 1 else {}
+        for key, value in options.items():
+            assert declared_options.get(key) == value, f"{name}.{key}"
+            assert type(declared_options.get(key)) is type(value) or key in ("min", "max", "step", "default"), f"{name}.{key}"
+        for key in ("default", "min", "max", "step"):
+            if key not in options and kind in ("INT", "FLOAT"):
+                assert key not in declared_options, f"{name} declares {key} that Impact does not"
+
+
+@pytest.mark.parametrize("node_class", [SEGSDetailerForAnimateDiff, ImpactSEGSDetailerForAnimateDiff])
+def test_inputs_match_impact_in_order(node_class):
+    inputs = node_class.INPUT_TYPES()
+    assert set(inputs) == {"required", "optional"}
+    assert list(inputs["required"]) == [name for name, _, _ in SEED_REQUIRED]
+    _check_inputs(inputs["required"], SEED_REQUIRED)
+    _check_inputs(inputs["optional"], SEED_OPTIONAL)
+    # our additions come only after Impact's inputs, as optional inputs
+    assert list(inputs["optional"])[: len(SEED_OPTIONAL)] == [name for name, _, _ in SEED_OPTIONAL]
+
+
+@pytest.mark.parametrize("node_class", [SEGSDetailerForAnimateDiff, ImpactSEGSDetailerForAnimateDiff])
+def test_outputs_and_entry_point_match_impact(node_class):
+    assert node_class.RETURN_TYPES == ("SEGS", "IMAGE")
+    assert node_class.RETURN_NAMES == ("segs", "cnet_images")
+    assert node_class.OUTPUT_IS_LIST == (False, True)
+    assert node_class.FUNCTION == "doit"
+    assert callable(getattr(node_class(), "doit"))
+
+
+def test_impact_alias_keeps_impact_category_and_ours_has_its_own():
+    assert ImpactSEGSDetailerForAnimateDiff.CATEGORY == "ImpactPack/Detailer"
+    assert SEGSDetailerForAnimateDiff.CATEGORY != "ImpactPack/Detailer"
+
+
+def test_every_input_has_a_tooltip():
+    inputs = SEGSDetailerForAnimateDiff.INPUT_TYPES()
+    for group in inputs.values():
+        for name, spec in group.items():
+            assert spec[1].get("tooltip"), f"{name} has no tooltip"
+
+
+def test_saved_impact_widget_values_line_up_with_our_widgets():
+    """A workflow saved with the older Impact node stores 11 widget values (seed control after seed)."""
+    saved = [512, True, 768, 565511830783268, "fixed", 6, 2, "lcm", "normal", 0.5, 0.2]
+    inputs = ImpactSEGSDetailerForAnimateDiff.INPUT_TYPES()["required"]
+    widgets = [name for name, spec in inputs.items() if not (isinstance(spec[0], str) and spec[0] in ("IMAGE", "SEGS", "BASIC_PIPE"))]
+    values = saved[:4] + saved[5:]  # drop the frontend's control_after_generate value
+    assert len(widgets) == len(values)
+    bound = dict(zip(widgets, values))
+    assert bound["sampler_name"] in inputs["sampler_name"][0]
+    assert bound["scheduler"] in inputs["scheduler"][0]
+    for name in ("guide_size", "max_size", "seed", "steps", "cfg", "denoise", "refiner_ratio"):
+        options = inputs[name][1]
+        assert options["min"] <= bound[name] <= options["max"], name
+
+
+def _make_pack(folder, name, marker=True):
+    path = folder / name
+    (path / "modules" / "impact").mkdir(parents=True)
+    if marker:
+        (path / "modules" / "impact" / "impact_pack.py").write_text("# impact")
+    return path
+
+
+def test_impact_detection_reads_the_custom_nodes_folders(tmp_path):
+    custom_nodes = tmp_path / "custom_nodes"
+    custom_nodes.mkdir()
+    assert not registry.impact_pack_installed([str(custom_nodes)])
+    _make_pack(custom_nodes, "comfyui-impact-pack.disabled")
+    assert not registry.impact_pack_installed([str(custom_nodes)]), "a disabled Impact Pack does not count"
+    _make_pack(custom_nodes, "some-fork-of-impact", marker=False)
+    assert not registry.impact_pack_installed([str(custom_nodes)])
+    _make_pack(custom_nodes, "ComfyUI-Impact-Pack")
+    assert registry.impact_pack_installed([str(tmp_path / "missing"), str(custom_nodes)])
+
+
+def test_impact_id_registered_only_without_impact():
+    from animatediff_detailer.nodes import NODE_ENTRIES
+
+    with_impact, names_with = registry.build_mappings(NODE_ENTRIES, impact_installed=True)
+    alone, names_alone = registry.build_mappings(NODE_ENTRIES, impact_installed=False)
+    own_id = "AnimateDiffDetailer_SEGSDetailerForAnimateDiff"
+    assert with_impact == {own_id: SEGSDetailerForAnimateDiff}
+    assert alone[own_id] is SEGSDetailerForAnimateDiff
+    assert alone["SEGSDetailerForAnimateDiff"] is ImpactSEGSDetailerForAnimateDiff
+    for names in (names_with, names_alone):
+        assert all("AnimateDiff Detailer" in name for name in names.values()), "display names say they are ours"
+    assert all(node_id.startswith(registry.ID_PREFIX) for node_id in with_impact)
+
+
+def test_pack_root_exports_mappings():
+    import animatediff_detailer
+
+    assert set(animatediff_detailer.NODE_CLASS_MAPPINGS) >= {"AnimateDiffDetailer_SEGSDetailerForAnimateDiff"}
+    assert set(animatediff_detailer.NODE_DISPLAY_NAME_MAPPINGS) == set(animatediff_detailer.NODE_CLASS_MAPPINGS)
+    assert os.path.isfile(os.path.join(os.path.dirname(animatediff_detailer.__file__), "LICENSE"))

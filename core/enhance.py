@@ -8,7 +8,7 @@ and against ComfyUI in the node.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
@@ -18,6 +18,7 @@ from .conditioning import crop_conditioning
 from .geometry import VAE_STRIDE, Rect, SamplingSize, rect_size, sampling_size
 from .images import check_frames, crop_frames, resize_frames
 from .masks import feather_masks, masks_for_frames, resize_masks
+from .paste import paste_segs
 from .regions import FittedSeg, fit_segs
 from .segs import SEG, unpack_segs
 
@@ -65,7 +66,12 @@ class Conditionings:
 
 
 class SamplingBackend(Protocol):
-    """The model work of a detail pass. Pixels are IMAGE ``[B, H, W, 3]``; latents ``[B, C, H/8, W/8]``."""
+    """The model work of a detail pass. Pixels are IMAGE ``[B, H, W, 3]``; latents ``[B, C, H/s, W/s]``.
+
+    ``stride`` (s) is the VAE's downscale factor: sampling sizes are multiples of it.
+    """
+
+    stride: int
 
     def begin(self, seg_count: int, frame_count: int) -> None:
         """Called once before the first SEG, with the number of SEGS that will be sampled."""
@@ -93,10 +99,12 @@ class SegPlan:
     size: SamplingSize
 
 
-def plan_seg(fitted: FittedSeg, settings: DetailSettings) -> SegPlan:
-    """The crop and sampling size of a usable SEG."""
+def plan_seg(fitted: FittedSeg, settings: DetailSettings, stride: int = VAE_STRIDE) -> SegPlan:
+    """The crop and sampling size of a usable SEG (sampling sides are multiples of ``stride``)."""
     crop_w, crop_h = rect_size(fitted.rect)
-    size = sampling_size((crop_w, crop_h), rect_size(fitted.bbox), settings.guide_size, settings.guide_for_bbox, settings.max_size)
+    size = sampling_size(
+        (crop_w, crop_h), rect_size(fitted.bbox), settings.guide_size, settings.guide_for_bbox, settings.max_size, stride
+    )
     return SegPlan(fitted, crop_w, crop_h, size)
 
 
@@ -114,7 +122,7 @@ def decode_in_batches(latent: torch.Tensor, width: int, height: int, backend: Sa
     """Decode latents and scale each batch straight to ``width`` x ``height``: float32 ``[F, height, width, 3]`` on the CPU."""
     frame_count = latent.shape[0]
     out = torch.empty((frame_count, height, width, 3), dtype=torch.float32)
-    step = max(1, backend.frames_per_batch(latent.shape[-1] * VAE_STRIDE, latent.shape[-2] * VAE_STRIDE))
+    step = max(1, backend.frames_per_batch(latent.shape[-1] * backend.stride, latent.shape[-2] * backend.stride))
     for start in range(0, frame_count, step):
         pixels = backend.decode(latent[start : start + step])
         out[start : start + pixels.shape[0]] = resize_frames(pixels[..., :3].to("cpu", torch.float32), height, width)
@@ -173,6 +181,16 @@ def detail_seg(
     return SegResult(new_seg, cnet_images)
 
 
+def _plan_all(frames: torch.Tensor, segs: Any, settings: DetailSettings, stride: int) -> tuple[list[FittedSeg], dict[int, SegPlan]]:
+    """Fit the SEGS to the frames and plan every usable one; mask-count errors surface here, before model work."""
+    frame_count, frame_h, frame_w = frames.shape[:3]
+    fitted = fit_segs(segs, frame_h, frame_w)
+    plans = {item.index: plan_seg(item, settings, stride) for item in fitted if item.usable}
+    for plan in plans.values():
+        masks_for_frames(plan.fitted.mask, frame_count, f"{plan.fitted.name} cropped_mask")
+    return fitted, plans
+
+
 def detail_segs(
     frames: torch.Tensor,
     segs: Any,
@@ -187,28 +205,55 @@ def detail_segs(
     inside the frames comes back unchanged (a warning names it).
     """
     frames = check_frames(frames)
-    _, items = unpack_segs(segs)
-    if not items:
+    if not unpack_segs(segs)[1]:
         return segs, []
-    frame_count, frame_h, frame_w = frames.shape[:3]
-    fitted = fit_segs(segs, frame_h, frame_w)
-    plans = [plan_seg(item, settings) for item in fitted if item.usable]
-    for plan in plans:  # fail on a mask count mismatch before any model work
-        masks_for_frames(plan.fitted.mask, frame_count, f"{plan.fitted.name} cropped_mask")
-    backend.begin(len(plans), frame_count)
-
-    by_index = {plan.fitted.index: plan for plan in plans}
+    fitted, plans = _plan_all(frames, segs, settings, backend.stride)
+    backend.begin(len(plans), frames.shape[0])
     new_segs: list[Any] = []
     cnet_images: list[torch.Tensor] = []
     for item in fitted:
-        plan = by_index.get(item.index)
-        if plan is None:
+        if item.index not in plans:
             new_segs.append(item.seg)
             continue
-        result = detail_seg(frames, plan, settings, conditionings, backend)
+        result = detail_seg(frames, plans[item.index], settings, conditionings, backend)
         new_segs.append(result.seg)
         cnet_images.extend(result.cnet_images)
-    return ((frame_h, frame_w), new_segs), cnet_images
+    return (tuple(frames.shape[1:3]), new_segs), cnet_images
+
+
+def detail_and_paste(
+    frames: torch.Tensor,
+    segs: Any,
+    settings: DetailSettings,
+    conditionings: Conditionings,
+    backend: SamplingBackend,
+    feather: int,
+    after_paste: Callable[[torch.Tensor], torch.Tensor] | None = None,
+) -> tuple[torch.Tensor, Any, list[torch.Tensor]]:
+    """Detail the SEGS one after another, pasting each onto the frames before the next.
+
+    A later SEG that overlaps an earlier one is detailed on the already refined pixels,
+    as Impact's DetailerForEach does. Returns ``(frames, refined SEGS, cnet images)``;
+    ``after_paste`` (a detailer hook's post_paste) runs on the frames after each paste.
+    """
+    frames = check_frames(frames)
+    if not unpack_segs(segs)[1]:
+        return frames, segs, []
+    fitted, plans = _plan_all(frames, segs, settings, backend.stride)
+    backend.begin(len(plans), frames.shape[0])
+    new_segs: list[Any] = []
+    cnet_images: list[torch.Tensor] = []
+    for item in fitted:
+        if item.index not in plans:
+            new_segs.append(item.seg)
+            continue
+        result = detail_seg(frames, plans[item.index], settings, conditionings, backend)
+        frames = paste_segs(frames, (tuple(frames.shape[1:3]), [result.seg]), feather)
+        if after_paste is not None:
+            frames = after_paste(frames)
+        new_segs.append(result.seg)
+        cnet_images.extend(result.cnet_images)
+    return frames, (tuple(frames.shape[1:3]), new_segs), cnet_images
 
 
 def used_sizes(plans: Sequence[SegPlan]) -> list[tuple[int, int]]:

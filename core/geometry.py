@@ -85,3 +85,25 @@ def sampling_size(
     width = min(align_nearest(crop_w * scale, stride), cap)
     height = min(align_nearest(crop_h * scale, stride), cap)
     return SamplingSize(width, height, scale)
+
+
+def _place(start: float, size: float, limit: int) -> tuple[int, int]:
+    """An interval of ``size`` starting near ``start``, shifted (not shrunk) to fit in ``0..limit``."""
+    size = min(int(round(size)), limit)
+    start = int(math.floor(start))
+    start = min(max(start, 0), limit - size)
+    return start, start + size
+
+
+def expand_region(bbox: Rect, crop_factor: float, frame_width: int, frame_height: int) -> Rect:
+    """A crop region ``crop_factor`` times the bbox, centred on it, moved to stay inside the frame.
+
+    As Impact's crop regions: the region keeps its size when it touches a frame edge (it
+    shifts inwards) and is only cut where it is larger than the frame itself.
+    """
+    x1, y1, x2, y2 = bbox
+    width, height = (x2 - x1) * crop_factor, (y2 - y1) * crop_factor
+    cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+    rx1, rx2 = _place(cx - width / 2, width, frame_width)
+    ry1, ry2 = _place(cy - height / 2, height, frame_height)
+    return rx1, ry1, rx2, ry2

@@ -6,7 +6,22 @@ import logging
 import os
 
 from . import comfy_adapter
-from .detailer import ImpactSEGSDetailerForAnimateDiff, SEGSDetailerForAnimateDiff
+from .detailer import (
+    DetailerForEachPipeForAnimateDiff,
+    ImpactDetailerForEachPipeForAnimateDiff,
+    ImpactSEGSDetailerForAnimateDiff,
+    SEGSDetailerForAnimateDiff,
+)
+from .segs_nodes import (
+    FromBasicPipe,
+    ImpactFromBasicPipe,
+    ImpactMaskToSEGSForAnimateDiff,
+    ImpactSEGSPaste,
+    ImpactToBasicPipe,
+    MaskToSEGSForVideo,
+    SEGSPasteForVideo,
+    ToBasicPipe,
+)
 from .registry import NodeEntry, build_mappings, impact_pack_installed
 
 log = logging.getLogger(__name__)
@@ -21,6 +36,23 @@ NODE_ENTRIES = [
         impact_id="SEGSDetailerForAnimateDiff",
         impact_class=ImpactSEGSDetailerForAnimateDiff,
     ),
+    NodeEntry(
+        "DetailerForEachPipeForAnimateDiff",
+        DetailerForEachPipeForAnimateDiff,
+        "Detailer (SEGS, pipe) for AnimateDiff",
+        impact_id="DetailerForEachPipeForAnimateDiff",
+        impact_class=ImpactDetailerForEachPipeForAnimateDiff,
+    ),
+    NodeEntry(
+        "MaskToSEGS",
+        MaskToSEGSForVideo,
+        "Mask to SEGS for video",
+        impact_id="MaskToSEGS_for_AnimateDiff",
+        impact_class=ImpactMaskToSEGSForAnimateDiff,
+    ),
+    NodeEntry("SEGSPaste", SEGSPasteForVideo, "SEGS Paste for video", impact_id="SEGSPaste", impact_class=ImpactSEGSPaste),
+    NodeEntry("ToBasicPipe", ToBasicPipe, "To Basic Pipe", impact_id="ToBasicPipe", impact_class=ImpactToBasicPipe),
+    NodeEntry("FromBasicPipe", FromBasicPipe, "From Basic Pipe", impact_id="FromBasicPipe", impact_class=ImpactFromBasicPipe),
 ]
 
 IMPACT_PACK_INSTALLED = impact_pack_installed(comfy_adapter.custom_node_folders(PACK_DIR))

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 
-from ..core.enhance import Conditionings, DetailSettings, detail_segs
+from ..core.enhance import Conditionings, DetailSettings, detail_and_paste, detail_segs
 from ..core.images import check_frames
 from ..core.segs import unpack_segs
 from . import comfy_adapter as comfy
@@ -98,12 +99,13 @@ class SEGSDetailerForAnimateDiff:
         scheduler_func_opt: Any = None,
         seed_per_seg: bool = False,
     ) -> tuple[Any, list[torch.Tensor]]:
-        refined, cnet_images = run_detailer(
-            image_frames, segs, basic_pipe, refiner_basic_pipe_opt,
-            DetailSettings(guide_size, guide_size_for, max_size, seed, noise_mask_feather, seed_per_seg),
-            steps=steps, cfg=cfg, sampler_name=sampler_name, scheduler=scheduler, denoise=denoise,
-            refiner_ratio=refiner_ratio, scheduler_func=scheduler_func_opt,
-        )
+        sampling = SamplingOptions(steps, cfg, sampler_name, scheduler, denoise, refiner_ratio, scheduler_func_opt)
+        prepared = prepare_pass(image_frames, segs, basic_pipe, refiner_basic_pipe_opt, sampling, noise_mask_feather)
+        if prepared is None:
+            return segs, [empty_cnet_image()]
+        backend, conditionings = prepared
+        settings = DetailSettings(guide_size, guide_size_for, max_size, seed, noise_mask_feather, seed_per_seg)
+        refined, cnet_images = detail_segs(image_frames, segs, settings, conditionings, backend)
         return refined, cnet_images or [empty_cnet_image()]
 
 
@@ -113,40 +115,124 @@ class ImpactSEGSDetailerForAnimateDiff(SEGSDetailerForAnimateDiff):
     CATEGORY = IMPACT_DETAILER_CATEGORY
 
 
-def run_detailer(
+@dataclass(frozen=True)
+class SamplingOptions:
+    """The KSampler settings of a detail pass, as the node received them."""
+
+    steps: int
+    cfg: float
+    sampler_name: str
+    scheduler: str
+    denoise: float
+    refiner_ratio: float | None = None
+    scheduler_func: Any = None
+
+
+def prepare_pass(
     image_frames: torch.Tensor,
     segs: Any,
     basic_pipe: Any,
     refiner_basic_pipe: Any,
-    settings: DetailSettings,
-    *,
-    steps: int,
-    cfg: float,
-    sampler_name: str,
-    scheduler: str,
-    denoise: float,
-    refiner_ratio: float,
-    scheduler_func: Any = None,
-) -> tuple[Any, list[torch.Tensor]]:
-    """Check every input, then detail the SEGS with ComfyUI as the sampling backend."""
+    sampling: SamplingOptions,
+    noise_mask_feather: int,
+) -> tuple[comfy.ComfySamplingBackend, Conditionings] | None:
+    """Check every input (errors name the input and the fix), then build the ComfyUI backend.
+
+    Returns None when there is nothing to sample (empty SEGS), without touching ComfyUI.
+    """
     model, _clip, vae, positive, negative = comfy.unpack_basic_pipe(basic_pipe, "basic_pipe")
     refiner_model = refiner_positive = refiner_negative = None
     if refiner_basic_pipe is not None:
         refiner_model, _, _, refiner_positive, refiner_negative = comfy.unpack_basic_pipe(refiner_basic_pipe, "refiner_basic_pipe_opt")
-    comfy.check_sampler(sampler_name)
-    comfy.check_scheduler(scheduler, scheduler_func)
-    if steps < 1:
-        raise ValueError(f"steps must be at least 1, got {steps}")
-    if not 0.0 < denoise <= 1.0:
-        raise ValueError(f"denoise must be in (0, 1], got {denoise}")
+    comfy.check_sampler(sampling.sampler_name)
+    comfy.check_scheduler(sampling.scheduler, sampling.scheduler_func)
+    if sampling.steps < 1:
+        raise ValueError(f"steps must be at least 1, got {sampling.steps}")
+    if not 0.0 < sampling.denoise <= 1.0:
+        raise ValueError(f"denoise must be in (0, 1], got {sampling.denoise}")
     check_frames(image_frames, "image_frames")
     if not unpack_segs(segs, "segs")[1]:
-        return segs, []
+        return None
 
     backend = comfy.ComfySamplingBackend(
-        model, vae, steps=steps, cfg=cfg, sampler_name=sampler_name, scheduler=scheduler, denoise=denoise,
-        refiner_model=refiner_model, refiner_ratio=refiner_ratio or 0.0,
-        noise_mask_feather=settings.noise_mask_feather, scheduler_func=scheduler_func,
+        model, vae, steps=sampling.steps, cfg=sampling.cfg, sampler_name=sampling.sampler_name,
+        scheduler=sampling.scheduler, denoise=sampling.denoise, refiner_model=refiner_model,
+        refiner_ratio=sampling.refiner_ratio or 0.0, noise_mask_feather=noise_mask_feather,
+        scheduler_func=sampling.scheduler_func,
     )
-    conditionings = Conditionings(positive, negative, refiner_positive, refiner_negative)
-    return detail_segs(image_frames, segs, settings, conditionings, backend)
+    return backend, Conditionings(positive, negative, refiner_positive, refiner_negative)
+
+
+def detail_and_paste_inputs() -> dict[str, dict[str, tuple]]:
+    """Impact's DetailerForEachPipeForAnimateDiff inputs: the detailer's, with ``feather`` after
+    ``denoise``, ``detailer_hook`` first among the optional ones, and its own defaults."""
+    base = detailer_inputs(guide_size_default=512)
+    required = dict(base["required"])
+    required["max_size"] = ("FLOAT", {**required["max_size"][1], "default": 1024})
+    ordered: dict[str, tuple] = {}
+    for name, spec in required.items():
+        if name == "basic_pipe":
+            ordered["feather"] = ("INT", {"default": 5, "min": 0, "max": 100, "step": 1,
+                                          "tooltip": "Paste blend: the refined region fades in over this many pixels inside its mask."})
+        ordered[name] = spec
+    optional = {"detailer_hook": ("DETAILER_HOOK", {"tooltip": "Impact detailer hook; only its post_paste stage is applied."})}
+    optional.update(base["optional"])
+    return {"required": ordered, "optional": optional}
+
+
+class DetailerForEachPipeForAnimateDiff:
+    """Detail each SEG over all frames and paste it, one SEG after another."""
+
+    DESCRIPTION = "Details every SEG over all frames (one batched sampling pass per SEG) and pastes it onto the frames."
+    RETURN_TYPES = ("IMAGE", "SEGS", "BASIC_PIPE", "IMAGE")
+    RETURN_NAMES = ("image", "segs", "basic_pipe", "cnet_images")
+    OUTPUT_IS_LIST = (False, False, False, True)
+    OUTPUT_TOOLTIPS = ("The frames with every SEG detailed and pasted.", "The refined SEGS.",
+                       "The basic_pipe, passed through.", "The ControlNet hint images used (one black image when none).")
+    FUNCTION = "doit"
+    CATEGORY = f"{PACK_CATEGORY}/detailer"
+
+    @classmethod
+    def INPUT_TYPES(cls) -> dict[str, dict[str, tuple]]:
+        return detail_and_paste_inputs()
+
+    def doit(
+        self,
+        image_frames: torch.Tensor,
+        segs: Any,
+        guide_size: float,
+        guide_size_for: bool,
+        max_size: float,
+        seed: int,
+        steps: int,
+        cfg: float,
+        sampler_name: str,
+        scheduler: str,
+        denoise: float,
+        feather: int,
+        basic_pipe: Any,
+        refiner_ratio: float = 0.2,
+        detailer_hook: Any = None,
+        refiner_basic_pipe_opt: Any = None,
+        noise_mask_feather: int = 20,
+        scheduler_func_opt: Any = None,
+        seed_per_seg: bool = False,
+    ) -> tuple[torch.Tensor, Any, Any, list[torch.Tensor]]:
+        sampling = SamplingOptions(steps, cfg, sampler_name, scheduler, denoise, refiner_ratio, scheduler_func_opt)
+        prepared = prepare_pass(image_frames, segs, basic_pipe, refiner_basic_pipe_opt, sampling, noise_mask_feather)
+        if prepared is None:
+            return image_frames, segs, basic_pipe, [empty_cnet_image()]
+        backend, conditionings = prepared
+        after_paste = None
+        if detailer_hook is not None:
+            after_paste = getattr(detailer_hook, "post_paste", None)
+            log.warning("detailer_hook: only its post_paste stage is applied by this node")
+        settings = DetailSettings(guide_size, guide_size_for, max_size, seed, noise_mask_feather, seed_per_seg)
+        frames, refined, cnet_images = detail_and_paste(
+            image_frames, segs, settings, conditionings, backend, feather, after_paste
+        )
+        return frames, refined, basic_pipe, cnet_images or [empty_cnet_image()]
+
+
+class ImpactDetailerForEachPipeForAnimateDiff(DetailerForEachPipeForAnimateDiff):
+    CATEGORY = IMPACT_DETAILER_CATEGORY

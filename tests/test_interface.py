@@ -123,18 +123,22 @@ def test_impact_detection_reads_the_custom_nodes_folders(tmp_path):
     assert registry.impact_pack_installed([str(tmp_path / "missing"), str(custom_nodes)])
 
 
-def test_impact_id_registered_only_without_impact():
+def test_impact_ids_registered_only_without_impact():
     from animatediff_detailer.nodes import NODE_ENTRIES
 
     with_impact, names_with = registry.build_mappings(NODE_ENTRIES, impact_installed=True)
     alone, names_alone = registry.build_mappings(NODE_ENTRIES, impact_installed=False)
     own_id = "AnimateDiffDetailer_SEGSDetailerForAnimateDiff"
-    assert with_impact == {own_id: SEGSDetailerForAnimateDiff}
+    assert with_impact[own_id] is SEGSDetailerForAnimateDiff
+    assert all(node_id.startswith(registry.ID_PREFIX) for node_id in with_impact), "no Impact id beside Impact"
     assert alone[own_id] is SEGSDetailerForAnimateDiff
     assert alone["SEGSDetailerForAnimateDiff"] is ImpactSEGSDetailerForAnimateDiff
+    impact_ids = {entry.impact_id for entry in NODE_ENTRIES if entry.impact_id}
+    assert impact_ids >= {"SEGSDetailerForAnimateDiff", "DetailerForEachPipeForAnimateDiff", "MaskToSEGS_for_AnimateDiff",
+                          "SEGSPaste", "ToBasicPipe", "FromBasicPipe"}
+    assert set(alone) == set(with_impact) | impact_ids
     for names in (names_with, names_alone):
         assert all("AnimateDiff Detailer" in name for name in names.values()), "display names say they are ours"
-    assert all(node_id.startswith(registry.ID_PREFIX) for node_id in with_impact)
 
 
 def test_pack_root_exports_mappings():

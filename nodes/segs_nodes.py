@@ -1,0 +1,141 @@
+"""SEGS nodes a video workflow needs: masks to SEGS, paste, pipes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from ..core.mask_segs import MaskToSegsOptions, masks_to_segs
+from ..core.paste import paste_segs
+from . import comfy_adapter as comfy
+
+PACK_CATEGORY = "AnimateDiff Detailer"
+
+
+class MaskToSEGSForVideo:
+    """MASK batch to SEGS: one SEG per subject region over the whole clip, each frame's mask kept."""
+
+    DESCRIPTION = (
+        "Finds the regions of a mask batch (over all frames together) and makes one SEG per region, keeping "
+        "every frame's own mask. A single mask gives single-image SEGS."
+    )
+    RETURN_TYPES = ("SEGS",)
+    FUNCTION = "doit"
+    CATEGORY = f"{PACK_CATEGORY}/segs"
+
+    @classmethod
+    def INPUT_TYPES(cls) -> dict[str, dict[str, tuple]]:
+        return {
+            "required": {
+                "mask": ("MASK", {"tooltip": "Mask batch [frames, height, width] (or one mask)."}),
+                "combined": ("BOOLEAN", {"default": False, "label_on": "True", "label_off": "False",
+                                         "tooltip": "One SEG around all regions instead of one per region."}),
+                "crop_factor": ("FLOAT", {"default": 3.0, "min": 1.0, "max": 100, "step": 0.1,
+                                          "tooltip": "Crop region size relative to the region's bbox (more context around it)."}),
+                "bbox_fill": ("BOOLEAN", {"default": False, "label_on": "enabled", "label_off": "disabled",
+                                          "tooltip": "Fill each frame's bbox of the region in its mask."}),
+                "drop_size": ("INT", {"min": 1, "max": comfy.max_resolution(), "step": 1, "default": 10,
+                                      "tooltip": "Regions whose bbox is not larger than this (pixels) on both sides are dropped."}),
+                "contour_fill": ("BOOLEAN", {"default": False, "label_on": "enabled", "label_off": "disabled",
+                                             "tooltip": "Fill holes inside each region, in every frame."}),
+            },
+            "optional": {
+                "label": ("STRING", {"default": "A", "tooltip": "Label given to the SEGs (filter nodes select by it)."}),
+            },
+        }
+
+    def doit(self, mask: torch.Tensor, combined: bool, crop_factor: float, bbox_fill: bool, drop_size: int,
+             contour_fill: bool = False, label: str = "A") -> tuple[Any]:
+        if not isinstance(mask, torch.Tensor) or mask.ndim not in (2, 3):
+            raise ValueError(f"mask must be a MASK tensor [frames, height, width], got {getattr(mask, 'shape', type(mask).__name__)}")
+        options = MaskToSegsOptions(combined, crop_factor, bbox_fill, drop_size, contour_fill, label)
+        return (masks_to_segs(mask, options),)
+
+
+class ImpactMaskToSEGSForAnimateDiff(MaskToSEGSForVideo):
+    CATEGORY = "ImpactPack/Operation"
+
+
+class SEGSPasteForVideo:
+    """Paste refined SEGS onto the frames through their per-frame masks."""
+
+    DESCRIPTION = (
+        "Blends each SEG's refined crop into the frames through its mask (per frame). The feather fades in inside "
+        "the mask, so pixels outside every mask are left exactly as they were."
+    )
+    RETURN_TYPES = ("IMAGE",)
+    FUNCTION = "doit"
+    CATEGORY = f"{PACK_CATEGORY}/segs"
+
+    @classmethod
+    def INPUT_TYPES(cls) -> dict[str, dict[str, tuple]]:
+        return {
+            "required": {
+                "image": ("IMAGE", {"tooltip": "The frames to paste onto."}),
+                "segs": ("SEGS", {"tooltip": "Refined SEGS (from a detailer); SEGS for another resolution are rescaled."}),
+                "feather": ("INT", {"default": 5, "min": 0, "max": 100, "step": 1,
+                                    "tooltip": "The pasted region fades in over this many pixels inside its mask."}),
+                "alpha": ("INT", {"default": 255, "min": 0, "max": 255, "step": 1,
+                                  "tooltip": "Opacity of the pasted regions (255 = opaque)."}),
+            },
+            "optional": {
+                "ref_image_opt": ("IMAGE", {"tooltip": "Paste these frames' pixels instead of the SEGS' images."}),
+            },
+        }
+
+    def doit(self, image: torch.Tensor, segs: Any, feather: int, alpha: int = 255,
+             ref_image_opt: torch.Tensor | None = None) -> tuple[torch.Tensor]:
+        return (paste_segs(image, segs, feather, alpha, ref_image_opt),)
+
+
+class ImpactSEGSPaste(SEGSPasteForVideo):
+    CATEGORY = "ImpactPack/Detailer"
+
+
+class ToBasicPipe:
+    """Bundle model, clip, vae and conditionings into a BASIC_PIPE."""
+
+    RETURN_TYPES = ("BASIC_PIPE",)
+    RETURN_NAMES = ("basic_pipe",)
+    FUNCTION = "doit"
+    CATEGORY = f"{PACK_CATEGORY}/pipe"
+
+    @classmethod
+    def INPUT_TYPES(cls) -> dict[str, dict[str, tuple]]:
+        return {
+            "required": {
+                "model": ("MODEL", {"tooltip": "The model to sample with (AnimateDiff-patched for video)."}),
+                "clip": ("CLIP", {"tooltip": "The text encoder."}),
+                "vae": ("VAE", {"tooltip": "The VAE that encodes and decodes the crops."}),
+                "positive": ("CONDITIONING", {"tooltip": "Positive prompt conditioning."}),
+                "negative": ("CONDITIONING", {"tooltip": "Negative prompt conditioning."}),
+            },
+        }
+
+    def doit(self, model: Any, clip: Any, vae: Any, positive: Any, negative: Any) -> tuple[tuple]:
+        return ((model, clip, vae, positive, negative),)
+
+
+class FromBasicPipe:
+    """Split a BASIC_PIPE into its parts."""
+
+    RETURN_TYPES = ("MODEL", "CLIP", "VAE", "CONDITIONING", "CONDITIONING")
+    RETURN_NAMES = ("model", "clip", "vae", "positive", "negative")
+    FUNCTION = "doit"
+    CATEGORY = f"{PACK_CATEGORY}/pipe"
+
+    @classmethod
+    def INPUT_TYPES(cls) -> dict[str, dict[str, tuple]]:
+        return {"required": {"basic_pipe": ("BASIC_PIPE", {"tooltip": "A pipe from ToBasicPipe."})}}
+
+    def doit(self, basic_pipe: Any) -> tuple:
+        return tuple(comfy.unpack_basic_pipe(basic_pipe, "basic_pipe"))
+
+
+class ImpactToBasicPipe(ToBasicPipe):
+    CATEGORY = "ImpactPack/Pipe"
+
+
+class ImpactFromBasicPipe(FromBasicPipe):
+    CATEGORY = "ImpactPack/Pipe"

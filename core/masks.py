@@ -6,7 +6,9 @@ import torch
 import torch.nn.functional as F
 
 
-def masks_for_frames(masks: torch.Tensor, frame_count: int, what: str = "cropped_mask") -> torch.Tensor:
+def masks_for_frames(
+    masks: torch.Tensor, frame_count: int, what: str = "cropped_mask", frames_what: str = "image_frames"
+) -> torch.Tensor:
     """One mask per frame: ``[M, h, w]`` -> ``[frame_count, h, w]``.
 
     A single mask (M = 1) is shared by all frames (a view, no copy); per-frame masks
@@ -18,7 +20,7 @@ def masks_for_frames(masks: torch.Tensor, frame_count: int, what: str = "cropped
     if count == 1:
         return masks.expand(frame_count, -1, -1)
     raise ValueError(
-        f"{what} has {count} frames but image_frames has {frame_count}: give one mask per frame "
+        f"{what} has {count} frames but {frames_what} has {frame_count}: give one mask per frame "
         f"or a single mask for all frames (rebuild the SEGS from the same clip as the images)"
     )
 

@@ -63,7 +63,7 @@ def paste_segs(
                 log.warning("%s has no cropped_image to paste; skipped", item.name)
                 continue
             source = frames_for(resize_frames(image[..., :3], y2 - y1, x2 - x1), frame_count, f"{item.name} cropped_image")
-        masks = masks_for_frames(inner_feather(item.mask, feather), frame_count, f"{item.name} cropped_mask")
+        masks = masks_for_frames(inner_feather(item.mask, feather), frame_count, f"{item.name} cropped_mask", "image")
         weight = (masks * strength).unsqueeze(-1).to(out.dtype)
         region = out[:, y1:y2, x1:x2, :]
         blended = torch.lerp(region, source.to(out.device, out.dtype), weight.to(out.device))

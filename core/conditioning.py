@@ -12,28 +12,34 @@ from typing import Any
 
 import torch
 
-from .geometry import Rect
 from .masks import resize_masks
+from .windows import CropWindows
 
 
-def crop_condition_mask(mask: torch.Tensor, rect: Rect, frame_width: int, frame_height: int) -> torch.Tensor:
-    """Cut a frame-sized conditioning mask to ``rect`` (given in frame pixels).
+def crop_condition_mask(mask: torch.Tensor, windows: CropWindows, frame_width: int, frame_height: int) -> torch.Tensor:
+    """Cut a frame-sized conditioning mask ``[M, Hm, Wm]`` or ``[Hm, Wm]`` to the crop windows.
 
     The mask may have another resolution than the frame: it is first resampled to the
     frame's size (so x follows the width ratio and y the height ratio; Impact measures
-    against the crop and gets the scale wrong), then sliced.
+    against the crop and gets the scale wrong), then cut. A fixed window keeps the mask's
+    frame count; moving windows give one mask per frame.
     """
     squeeze = mask.ndim == 2
     masks = mask.unsqueeze(0) if squeeze else mask
     if masks.shape[-2:] != (frame_height, frame_width):
         masks = resize_masks(masks.to(torch.float32), frame_height, frame_width)
-    x1, y1, x2, y2 = rect
-    cropped = masks[:, y1:y2, x1:x2]
-    return cropped[0] if squeeze else cropped
+    frame_count = windows.origins.shape[0]
+    if not windows.is_fixed and masks.shape[0] not in (1, frame_count):
+        raise ValueError(
+            f"a conditioning mask has {masks.shape[0]} frames but the clip has {frame_count}: "
+            f"give one mask or one per frame (ConditioningSetMask)"
+        )
+    cropped = windows.cut(masks)
+    return cropped[0] if squeeze and windows.is_fixed else cropped
 
 
-def crop_conditioning(conditioning: Any, rect: Rect, frame_width: int, frame_height: int) -> Any:
-    """A copy of a CONDITIONING whose masks are cut to ``rect``; entries without a mask are shared."""
+def crop_conditioning(conditioning: Any, windows: CropWindows, frame_width: int, frame_height: int) -> Any:
+    """A copy of a CONDITIONING whose masks are cut to the crop windows; entries without a mask are shared."""
     if conditioning is None:
         return None
     cropped = []
@@ -41,6 +47,6 @@ def crop_conditioning(conditioning: Any, rect: Rect, frame_width: int, frame_hei
         embedding, options = entry[0], entry[1]
         if isinstance(options, dict) and isinstance(options.get("mask"), torch.Tensor):
             options = dict(options)
-            options["mask"] = crop_condition_mask(options["mask"], rect, frame_width, frame_height)
+            options["mask"] = crop_condition_mask(options["mask"], windows, frame_width, frame_height)
         cropped.append([embedding, options, *entry[2:]])
     return cropped

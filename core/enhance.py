@@ -8,23 +8,26 @@ and against ComfyUI in the node.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 import torch
 
 from .conditioning import crop_conditioning
-from .geometry import VAE_STRIDE, Rect, SamplingSize, rect_size, sampling_size
+from .geometry import VAE_STRIDE, SamplingSize, rect_size, sampling_size
 from .images import check_frames, crop_frames, resize_frames
 from .masks import feather_masks, masks_for_frames, resize_masks
 from .paste import paste_segs
 from .regions import FittedSeg, fit_segs
 from .segs import SEG, unpack_segs
+from .tracking import tracked_windows
+from .windows import CropWindows
 
 log = logging.getLogger(__name__)
 
 SEED_LIMIT = 2**64
+CROP_MODES = ("union", "tracked")
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,12 @@ class DetailSettings:
     seed: int
     noise_mask_feather: int = 0
     seed_per_seg: bool = False
+    crop_mode: str = "union"
+    track_smoothing: float = 2.0
+
+    def __post_init__(self) -> None:
+        if self.crop_mode not in CROP_MODES:
+            raise ValueError(f"crop_mode '{self.crop_mode}' is not one of {', '.join(CROP_MODES)}")
 
     def seed_for(self, seg_index: int) -> int:
         return (self.seed + seg_index) % SEED_LIMIT if self.seed_per_seg else self.seed
@@ -57,10 +66,10 @@ class Conditionings:
     refiner_positive: Any = None
     refiner_negative: Any = None
 
-    def cropped(self, rect: Rect, frame_width: int, frame_height: int) -> Conditionings:
-        """The same conditionings with every mask cut to ``rect`` of the full frame."""
+    def cropped(self, windows: CropWindows, frame_width: int, frame_height: int) -> Conditionings:
+        """The same conditionings with every mask cut to the crop windows of the full frame."""
         return Conditionings(
-            *(crop_conditioning(c, rect, frame_width, frame_height) for c in
+            *(crop_conditioning(c, windows, frame_width, frame_height) for c in
               (self.positive, self.negative, self.refiner_positive, self.refiner_negative))
         )
 
@@ -91,21 +100,24 @@ class SamplingBackend(Protocol):
 
 @dataclass(frozen=True)
 class SegPlan:
-    """How one SEG is detailed: its region in the frames and the size it is sampled at."""
+    """How one SEG is detailed: the windows cut from the frames and the size they are sampled at."""
 
     fitted: FittedSeg
-    crop_width: int
-    crop_height: int
+    windows: CropWindows
     size: SamplingSize
 
 
-def plan_seg(fitted: FittedSeg, settings: DetailSettings, stride: int = VAE_STRIDE) -> SegPlan:
-    """The crop and sampling size of a usable SEG (sampling sides are multiples of ``stride``)."""
-    crop_w, crop_h = rect_size(fitted.rect)
+def plan_seg(fitted: FittedSeg, settings: DetailSettings, frame_count: int, stride: int = VAE_STRIDE) -> SegPlan:
+    """The crop windows and sampling size of a usable SEG (sampling sides are multiples of ``stride``)."""
+    if settings.crop_mode == "tracked":
+        mask = masks_for_frames(fitted.mask, frame_count, f"{fitted.name} cropped_mask")
+        windows, subject_size = tracked_windows(mask, fitted.rect, fitted.bbox, frame_count, settings.track_smoothing)
+    else:
+        windows, subject_size = CropWindows.fixed(fitted.rect, frame_count), rect_size(fitted.bbox)
     size = sampling_size(
-        (crop_w, crop_h), rect_size(fitted.bbox), settings.guide_size, settings.guide_for_bbox, settings.max_size, stride
+        (windows.width, windows.height), subject_size, settings.guide_size, settings.guide_for_bbox, settings.max_size, stride
     )
-    return SegPlan(fitted, crop_w, crop_h, size)
+    return SegPlan(fitted, windows, size)
 
 
 def encode_in_batches(frames: torch.Tensor, width: int, height: int, backend: SamplingBackend) -> torch.Tensor:
@@ -147,12 +159,15 @@ def detail_seg(
     The crop is taken from ``frames`` for every frame (never from ``seg.cropped_image``),
     sampled at ``plan.size`` in one call, and scaled back to the crop's own size.
     """
-    fitted = plan.fitted
+    fitted, windows = plan.fitted, plan.windows
     frame_count, frame_h, frame_w = frames.shape[:3]
-    crops = crop_frames(frames, fitted.rect)
+    x1, y1, x2, y2 = fitted.rect
+    in_crop = windows.shifted(x1, y1)
+    crops = windows.cut(frames)
     masks = masks_for_frames(feather_masks(fitted.mask, settings.noise_mask_feather), frame_count, f"{fitted.name} cropped_mask")
+    masks = in_crop.cut(masks)
 
-    conds = conditionings.cropped(fitted.rect, frame_w, frame_h)
+    conds = conditionings.cropped(windows, frame_w, frame_h)
     cnet_images: list[torch.Tensor] = []
     wrapper = getattr(fitted.seg, "control_net_wrapper", None)
     if wrapper is not None:
@@ -162,19 +177,23 @@ def detail_seg(
 
     width, height = plan.size.width, plan.size.height
     log.info(
-        "%s: crop %dx%d at %s, sampled at %dx%d (x%.2f) over %d frames",
-        fitted.name, plan.crop_width, plan.crop_height, list(fitted.rect), width, height, plan.size.scale, frame_count,
+        "%s: %s crop %dx%d in %s, sampled at %dx%d (x%.2f) over %d frames",
+        fitted.name, "fixed" if windows.is_fixed else "tracked", windows.width, windows.height, list(fitted.rect),
+        width, height, plan.size.scale, frame_count,
     )
     latent = encode_in_batches(crops, width, height, backend)
     noise_mask = resize_masks(masks, height, width)
     latent = backend.sample(latent, noise_mask, conds, settings.seed_for(fitted.index))
     del noise_mask
-    refined = decode_in_batches(latent, plan.crop_width, plan.crop_height, backend)
+    refined = decode_in_batches(latent, windows.width, windows.height, backend)
     if not bool(torch.isfinite(refined).all()):
         raise RuntimeError(
             f"{fitted.name}: sampling produced NaN or infinite pixels; the model or VAE overflowed "
             f"(try an fp32 VAE, a lower cfg, or another checkpoint)"
         )
+    if (windows.width, windows.height) != (x2 - x1, y2 - y1):
+        # the SEG keeps its crop region: the union crop with each frame's window refined
+        refined = in_crop.paste(crop_frames(frames, fitted.rect).to("cpu", torch.float32).clone(), refined)
 
     seg = fitted.seg
     new_seg = SEG(refined, seg.cropped_mask, seg.confidence, fitted.rect, fitted.bbox, seg.label, None)
@@ -185,9 +204,10 @@ def _plan_all(frames: torch.Tensor, segs: Any, settings: DetailSettings, stride:
     """Fit the SEGS to the frames and plan every usable one; mask-count errors surface here, before model work."""
     frame_count, frame_h, frame_w = frames.shape[:3]
     fitted = fit_segs(segs, frame_h, frame_w)
-    plans = {item.index: plan_seg(item, settings, stride) for item in fitted if item.usable}
-    for plan in plans.values():
-        masks_for_frames(plan.fitted.mask, frame_count, f"{plan.fitted.name} cropped_mask")
+    for item in fitted:
+        if item.usable:
+            masks_for_frames(item.mask, frame_count, f"{item.name} cropped_mask")
+    plans = {item.index: plan_seg(item, settings, frame_count, stride) for item in fitted if item.usable}
     return fitted, plans
 
 
@@ -254,8 +274,3 @@ def detail_and_paste(
         new_segs.append(result.seg)
         cnet_images.extend(result.cnet_images)
     return frames, (tuple(frames.shape[1:3]), new_segs), cnet_images
-
-
-def used_sizes(plans: Sequence[SegPlan]) -> list[tuple[int, int]]:
-    """The sampling sizes of a list of plans, ``(width, height)``, for logs and tests."""
-    return [(plan.size.width, plan.size.height) for plan in plans]

@@ -8,7 +8,7 @@ from typing import Any
 
 import torch
 
-from ..core.enhance import Conditionings, DetailSettings, detail_and_paste, detail_segs
+from ..core.enhance import CROP_MODES, Conditionings, DetailSettings, detail_and_paste, detail_segs
 from ..core.images import check_frames
 from ..core.segs import unpack_segs
 from . import comfy_adapter as comfy
@@ -24,7 +24,7 @@ def empty_cnet_image() -> torch.Tensor:
     return torch.zeros((1, 64, 64, 3), dtype=torch.float32)
 
 
-def detailer_inputs(guide_size_default: float = 256) -> dict[str, dict[str, tuple]]:
+def detailer_inputs(guide_size_default: float = 256, crop_mode_default: str = "union") -> dict[str, dict[str, tuple]]:
     """The inputs of Impact's SEGSDetailerForAnimateDiff, in its order, with tooltips; plus ours after them."""
     max_res = comfy.max_resolution()
     return {
@@ -56,6 +56,10 @@ def detailer_inputs(guide_size_default: float = 256) -> dict[str, dict[str, tupl
             "scheduler_func_opt": ("SCHEDULER_FUNC", {"tooltip": "Optional function computing the sigmas; replaces scheduler."}),
             "seed_per_seg": ("BOOLEAN", {"default": False, "label_on": "seed + SEG index", "label_off": "same seed",
                                          "tooltip": "Give each SEG its own noise (seed + its index) instead of the same seed for all, as Impact does."}),
+            "crop_mode": (list(CROP_MODES), {"default": crop_mode_default,
+                                             "tooltip": "union: one crop region for the whole clip (as Impact). tracked: a smaller window that follows the subject frame by frame, so a moving subject is sampled larger."}),
+            "track_smoothing": ("FLOAT", {"default": 2.0, "min": 0.0, "max": 30.0, "step": 0.5,
+                                          "tooltip": "tracked mode: how many frames the window's path is smoothed over (removes detector jitter)."}),
         },
     }
 
@@ -74,10 +78,11 @@ class SEGSDetailerForAnimateDiff:
                        "The ControlNet hint images each SEG used (one black image when none).")
     FUNCTION = "doit"
     CATEGORY = f"{PACK_CATEGORY}/detailer"
+    CROP_MODE_DEFAULT = "tracked"
 
     @classmethod
     def INPUT_TYPES(cls) -> dict[str, dict[str, tuple]]:
-        return detailer_inputs()
+        return detailer_inputs(crop_mode_default=cls.CROP_MODE_DEFAULT)
 
     def doit(
         self,
@@ -98,13 +103,16 @@ class SEGSDetailerForAnimateDiff:
         noise_mask_feather: int = 20,
         scheduler_func_opt: Any = None,
         seed_per_seg: bool = False,
+        crop_mode: str | None = None,
+        track_smoothing: float = 2.0,
     ) -> tuple[Any, list[torch.Tensor]]:
         sampling = SamplingOptions(steps, cfg, sampler_name, scheduler, denoise, refiner_ratio, scheduler_func_opt)
         prepared = prepare_pass(image_frames, segs, basic_pipe, refiner_basic_pipe_opt, sampling, noise_mask_feather)
         if prepared is None:
             return segs, [empty_cnet_image()]
         backend, conditionings = prepared
-        settings = DetailSettings(guide_size, guide_size_for, max_size, seed, noise_mask_feather, seed_per_seg)
+        settings = DetailSettings(guide_size, guide_size_for, max_size, seed, noise_mask_feather, seed_per_seg,
+                                  crop_mode or self.CROP_MODE_DEFAULT, track_smoothing)
         refined, cnet_images = detail_segs(image_frames, segs, settings, conditionings, backend)
         return refined, cnet_images or [empty_cnet_image()]
 
@@ -113,6 +121,7 @@ class ImpactSEGSDetailerForAnimateDiff(SEGSDetailerForAnimateDiff):
     """Our detailer under Impact Pack's id and category, for workflows saved with Impact's node."""
 
     CATEGORY = IMPACT_DETAILER_CATEGORY
+    CROP_MODE_DEFAULT = "union"  # saved Impact workflows behave as before
 
 
 @dataclass(frozen=True)
@@ -163,10 +172,10 @@ def prepare_pass(
     return backend, Conditionings(positive, negative, refiner_positive, refiner_negative)
 
 
-def detail_and_paste_inputs() -> dict[str, dict[str, tuple]]:
+def detail_and_paste_inputs(crop_mode_default: str) -> dict[str, dict[str, tuple]]:
     """Impact's DetailerForEachPipeForAnimateDiff inputs: the detailer's, with ``feather`` after
     ``denoise``, ``detailer_hook`` first among the optional ones, and its own defaults."""
-    base = detailer_inputs(guide_size_default=512)
+    base = detailer_inputs(guide_size_default=512, crop_mode_default=crop_mode_default)
     required = dict(base["required"])
     required["max_size"] = ("FLOAT", {**required["max_size"][1], "default": 1024})
     ordered: dict[str, tuple] = {}
@@ -191,10 +200,11 @@ class DetailerForEachPipeForAnimateDiff:
                        "The basic_pipe, passed through.", "The ControlNet hint images used (one black image when none).")
     FUNCTION = "doit"
     CATEGORY = f"{PACK_CATEGORY}/detailer"
+    CROP_MODE_DEFAULT = "tracked"
 
     @classmethod
     def INPUT_TYPES(cls) -> dict[str, dict[str, tuple]]:
-        return detail_and_paste_inputs()
+        return detail_and_paste_inputs(cls.CROP_MODE_DEFAULT)
 
     def doit(
         self,
@@ -217,6 +227,8 @@ class DetailerForEachPipeForAnimateDiff:
         noise_mask_feather: int = 20,
         scheduler_func_opt: Any = None,
         seed_per_seg: bool = False,
+        crop_mode: str | None = None,
+        track_smoothing: float = 2.0,
     ) -> tuple[torch.Tensor, Any, Any, list[torch.Tensor]]:
         sampling = SamplingOptions(steps, cfg, sampler_name, scheduler, denoise, refiner_ratio, scheduler_func_opt)
         prepared = prepare_pass(image_frames, segs, basic_pipe, refiner_basic_pipe_opt, sampling, noise_mask_feather)
@@ -227,7 +239,8 @@ class DetailerForEachPipeForAnimateDiff:
         if detailer_hook is not None:
             after_paste = getattr(detailer_hook, "post_paste", None)
             log.warning("detailer_hook: only its post_paste stage is applied by this node")
-        settings = DetailSettings(guide_size, guide_size_for, max_size, seed, noise_mask_feather, seed_per_seg)
+        settings = DetailSettings(guide_size, guide_size_for, max_size, seed, noise_mask_feather, seed_per_seg,
+                                  crop_mode or self.CROP_MODE_DEFAULT, track_smoothing)
         frames, refined, cnet_images = detail_and_paste(
             image_frames, segs, settings, conditionings, backend, feather, after_paste
         )
@@ -236,3 +249,4 @@ class DetailerForEachPipeForAnimateDiff:
 
 class ImpactDetailerForEachPipeForAnimateDiff(DetailerForEachPipeForAnimateDiff):
     CATEGORY = IMPACT_DETAILER_CATEGORY
+    CROP_MODE_DEFAULT = "union"

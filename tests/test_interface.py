@@ -147,3 +147,13 @@ def test_pack_root_exports_mappings():
     assert set(animatediff_detailer.NODE_CLASS_MAPPINGS) >= {"AnimateDiffDetailer_SEGSDetailerForAnimateDiff"}
     assert set(animatediff_detailer.NODE_DISPLAY_NAME_MAPPINGS) == set(animatediff_detailer.NODE_CLASS_MAPPINGS)
     assert os.path.isfile(os.path.join(os.path.dirname(animatediff_detailer.__file__), "LICENSE"))
+
+
+def test_crop_mode_is_union_on_impact_ids_and_tracked_on_ours():
+    from animatediff_detailer.nodes.detailer import DetailerForEachPipeForAnimateDiff, ImpactDetailerForEachPipeForAnimateDiff
+
+    for ours, alias in ((SEGSDetailerForAnimateDiff, ImpactSEGSDetailerForAnimateDiff),
+                        (DetailerForEachPipeForAnimateDiff, ImpactDetailerForEachPipeForAnimateDiff)):
+        assert ours.INPUT_TYPES()["optional"]["crop_mode"][1]["default"] == "tracked"
+        assert alias.INPUT_TYPES()["optional"]["crop_mode"][1]["default"] == "union"
+        assert list(alias.INPUT_TYPES()["optional"])[-2:] == ["crop_mode", "track_smoothing"]

@@ -16,6 +16,7 @@ from typing import Any
 import torch
 
 from ..core.enhance import Conditionings
+from ..core.frame_windows import crossfade_weights, frame_windows
 from ..core.masks import resize_masks
 from ..core.schedule import (
     EXTRA_SCHEDULERS,
@@ -190,6 +191,44 @@ def with_differential_diffusion(model: Any) -> Any:
     return model
 
 
+def has_own_context_windows(model: Any) -> bool:
+    """Whether the model already samples long clips in windows: ComfyUI's context handler
+    (Context Windows node) or AnimateDiff-Evolved's context options."""
+    if model.model_options.get("context_handler") is not None:
+        return True
+    get_attachment = getattr(model, "get_attachment", None)
+    params = get_attachment("ADE_params") if callable(get_attachment) else None
+    return getattr(getattr(params, "context_options", None), "context_length", None) is not None
+
+
+def _slice_control(control: Any, frames: range, frame_count: int) -> Any:
+    """A copy of a ControlNet chain whose per-frame hint images are cut to ``frames``."""
+    if control is None:
+        return None
+    copy = control.copy()
+    hint = getattr(control, "cond_hint_original", None)
+    if isinstance(hint, torch.Tensor) and hint.shape[0] == frame_count:
+        copy.cond_hint_original = hint[frames.start : frames.stop]
+    copy.previous_controlnet = _slice_control(getattr(control, "previous_controlnet", None), frames, frame_count)
+    return copy
+
+
+def conditioning_for_frames(conditioning: Any, frames: range, frame_count: int) -> Any:
+    """CONDITIONING for a window of a clip: per-frame masks and ControlNet hints cut to ``frames``."""
+    if conditioning is None:
+        return None
+    sliced = []
+    for entry in conditioning:
+        embedding, options = entry[0], dict(entry[1])
+        mask = options.get("mask")
+        if isinstance(mask, torch.Tensor) and mask.ndim == 3 and mask.shape[0] == frame_count:
+            options["mask"] = mask[frames.start : frames.stop]
+        if options.get("control") is not None:
+            options["control"] = _slice_control(options["control"], frames, frame_count)
+        sliced.append([embedding, options, *entry[2:]])
+    return sliced
+
+
 class ComfySamplingBackend:
     """Encode, sample and decode with ComfyUI's VAE, noise, schedulers and samplers.
 
@@ -197,6 +236,11 @@ class ComfySamplingBackend:
     ``comfy.sample.prepare_noise``, sigmas as KSampler computes them for ``denoise``.
     With a refiner the base model runs the first ``1 - refiner_ratio`` of the steps, the
     original latent is restored outside the noise mask, and the refiner finishes.
+
+    Clips longer than ``context_length`` frames are sampled in overlapping windows whose
+    results are cross-faded, unless the model has context windows of its own (then it
+    gets the whole clip). The noise is drawn for the whole clip and sliced, so a frame's
+    noise does not depend on the window it falls in.
     """
 
     stride = 8
@@ -215,6 +259,8 @@ class ComfySamplingBackend:
         refiner_ratio: float = 0.0,
         noise_mask_feather: int = 0,
         scheduler_func: Callable | None = None,
+        context_length: int = 0,
+        context_overlap: int = 0,
     ) -> None:
         import comfy.model_management
         import comfy.sample
@@ -238,6 +284,11 @@ class ComfySamplingBackend:
         self.denoise = denoise
         self.refiner_ratio = refiner_ratio
         self.scheduler_func = scheduler_func
+        own_windows = has_own_context_windows(model)
+        self.context_length = 0 if own_windows else context_length
+        self.context_overlap = context_overlap
+        if own_windows and context_length:
+            log.info("the model has its own context windows; it gets the whole clip")
         ratio = getattr(vae, "downscale_ratio", 8)
         self.stride = ratio if isinstance(ratio, int) else 8
         self._progress = None
@@ -245,8 +296,11 @@ class ComfySamplingBackend:
 
     # progress and cancel
 
+    def windows(self, frame_count: int) -> list[range]:
+        return frame_windows(frame_count, self.context_length, self.context_overlap)
+
     def begin(self, seg_count: int, frame_count: int) -> None:
-        total = max(1, seg_count * (2 * frame_count + self.steps))
+        total = max(1, seg_count * (2 * frame_count + self.steps * len(self.windows(frame_count))))
         self._progress = self._utils.ProgressBar(total)
         self._done = 0
 
@@ -340,7 +394,23 @@ class ComfySamplingBackend:
 
     def sample(self, latent: torch.Tensor, noise_mask: torch.Tensor, conditionings: Conditionings, seed: int) -> torch.Tensor:
         self._check_cancel()
+        frame_count = latent.shape[0]
         noise = self._sample.prepare_noise(latent, seed)
+        windows = self.windows(frame_count)
+        if len(windows) == 1:
+            return self._sample_clip(latent, noise, noise_mask, conditionings, seed)
+        log.info("sampling %d frames in %d windows of %d", frame_count, len(windows), self.context_length)
+        result = torch.zeros_like(latent, dtype=torch.float32)
+        for window, weight in zip(windows, crossfade_weights(windows, frame_count)):
+            part = slice(window.start, window.stop)
+            conds = Conditionings(*(conditioning_for_frames(c, window, frame_count) for c in (
+                conditionings.positive, conditionings.negative, conditionings.refiner_positive, conditionings.refiner_negative)))
+            sampled = self._sample_clip(latent[part], noise[part], noise_mask[part], conds, seed)
+            result[part] += sampled.to(result) * weight.view(-1, 1, 1, 1).to(result)
+        return result.to(latent.dtype)
+
+    def _sample_clip(self, latent: torch.Tensor, noise: torch.Tensor, noise_mask: torch.Tensor,
+                     conditionings: Conditionings, seed: int) -> torch.Tensor:
         sigmas = self.sigmas(self.model)
         use_refiner = self.refiner_model is not None and conditionings.refiner_positive is not None
         if not use_refiner:

@@ -24,7 +24,9 @@ def empty_cnet_image() -> torch.Tensor:
     return torch.zeros((1, 64, 64, 3), dtype=torch.float32)
 
 
-def detailer_inputs(guide_size_default: float = 256, crop_mode_default: str = "union") -> dict[str, dict[str, tuple]]:
+def detailer_inputs(
+    guide_size_default: float = 256, crop_mode_default: str = "union", context_length_default: int = 0
+) -> dict[str, dict[str, tuple]]:
     """The inputs of Impact's SEGSDetailerForAnimateDiff, in its order, with tooltips; plus ours after them."""
     max_res = comfy.max_resolution()
     return {
@@ -60,6 +62,10 @@ def detailer_inputs(guide_size_default: float = 256, crop_mode_default: str = "u
                                              "tooltip": "union: one crop region for the whole clip (as Impact). tracked: a smaller window that follows the subject frame by frame, so a moving subject is sampled larger."}),
             "track_smoothing": ("FLOAT", {"default": 2.0, "min": 0.0, "max": 30.0, "step": 0.5,
                                           "tooltip": "tracked mode: how many frames the window's path is smoothed over (removes detector jitter)."}),
+            "context_length": ("INT", {"default": context_length_default, "min": 0, "max": 4096, "step": 1,
+                                       "tooltip": "Sample clips longer than this many frames in overlapping windows, cross-faded (0 = all frames at once). Ignored when the model has its own context windows (AnimateDiff-Evolved context options)."}),
+            "context_overlap": ("INT", {"default": 4, "min": 0, "max": 4095, "step": 1,
+                                        "tooltip": "Frames shared by neighbouring windows, blended so no seam shows."}),
         },
     }
 
@@ -79,10 +85,11 @@ class SEGSDetailerForAnimateDiff:
     FUNCTION = "doit"
     CATEGORY = f"{PACK_CATEGORY}/detailer"
     CROP_MODE_DEFAULT = "tracked"
+    CONTEXT_LENGTH_DEFAULT = 16  # AnimateDiff motion modules are trained on 16 frames
 
     @classmethod
     def INPUT_TYPES(cls) -> dict[str, dict[str, tuple]]:
-        return detailer_inputs(crop_mode_default=cls.CROP_MODE_DEFAULT)
+        return detailer_inputs(crop_mode_default=cls.CROP_MODE_DEFAULT, context_length_default=cls.CONTEXT_LENGTH_DEFAULT)
 
     def doit(
         self,
@@ -105,8 +112,11 @@ class SEGSDetailerForAnimateDiff:
         seed_per_seg: bool = False,
         crop_mode: str | None = None,
         track_smoothing: float = 2.0,
+        context_length: int | None = None,
+        context_overlap: int = 4,
     ) -> tuple[Any, list[torch.Tensor]]:
-        sampling = SamplingOptions(steps, cfg, sampler_name, scheduler, denoise, refiner_ratio, scheduler_func_opt)
+        sampling = SamplingOptions(steps, cfg, sampler_name, scheduler, denoise, refiner_ratio, scheduler_func_opt,
+                                   self.CONTEXT_LENGTH_DEFAULT if context_length is None else context_length, context_overlap)
         prepared = prepare_pass(image_frames, segs, basic_pipe, refiner_basic_pipe_opt, sampling, noise_mask_feather)
         if prepared is None:
             return segs, [empty_cnet_image()]
@@ -122,6 +132,7 @@ class ImpactSEGSDetailerForAnimateDiff(SEGSDetailerForAnimateDiff):
 
     CATEGORY = IMPACT_DETAILER_CATEGORY
     CROP_MODE_DEFAULT = "union"  # saved Impact workflows behave as before
+    CONTEXT_LENGTH_DEFAULT = 0
 
 
 @dataclass(frozen=True)
@@ -135,6 +146,8 @@ class SamplingOptions:
     denoise: float
     refiner_ratio: float | None = None
     scheduler_func: Any = None
+    context_length: int = 0
+    context_overlap: int = 0
 
 
 def prepare_pass(
@@ -159,6 +172,11 @@ def prepare_pass(
         raise ValueError(f"steps must be at least 1, got {sampling.steps}")
     if not 0.0 < sampling.denoise <= 1.0:
         raise ValueError(f"denoise must be in (0, 1], got {sampling.denoise}")
+    if sampling.context_length and not 0 <= sampling.context_overlap < sampling.context_length:
+        raise ValueError(
+            f"context_overlap must be at least 0 and less than context_length ({sampling.context_length}), "
+            f"got {sampling.context_overlap}: lower the overlap or raise the length"
+        )
     check_frames(image_frames, "image_frames")
     if not unpack_segs(segs, "segs")[1]:
         return None
@@ -167,15 +185,16 @@ def prepare_pass(
         model, vae, steps=sampling.steps, cfg=sampling.cfg, sampler_name=sampling.sampler_name,
         scheduler=sampling.scheduler, denoise=sampling.denoise, refiner_model=refiner_model,
         refiner_ratio=sampling.refiner_ratio or 0.0, noise_mask_feather=noise_mask_feather,
-        scheduler_func=sampling.scheduler_func,
+        scheduler_func=sampling.scheduler_func, context_length=sampling.context_length,
+        context_overlap=sampling.context_overlap,
     )
     return backend, Conditionings(positive, negative, refiner_positive, refiner_negative)
 
 
-def detail_and_paste_inputs(crop_mode_default: str) -> dict[str, dict[str, tuple]]:
+def detail_and_paste_inputs(crop_mode_default: str, context_length_default: int) -> dict[str, dict[str, tuple]]:
     """Impact's DetailerForEachPipeForAnimateDiff inputs: the detailer's, with ``feather`` after
     ``denoise``, ``detailer_hook`` first among the optional ones, and its own defaults."""
-    base = detailer_inputs(guide_size_default=512, crop_mode_default=crop_mode_default)
+    base = detailer_inputs(512, crop_mode_default, context_length_default)
     required = dict(base["required"])
     required["max_size"] = ("FLOAT", {**required["max_size"][1], "default": 1024})
     ordered: dict[str, tuple] = {}
@@ -201,10 +220,11 @@ class DetailerForEachPipeForAnimateDiff:
     FUNCTION = "doit"
     CATEGORY = f"{PACK_CATEGORY}/detailer"
     CROP_MODE_DEFAULT = "tracked"
+    CONTEXT_LENGTH_DEFAULT = 16
 
     @classmethod
     def INPUT_TYPES(cls) -> dict[str, dict[str, tuple]]:
-        return detail_and_paste_inputs(cls.CROP_MODE_DEFAULT)
+        return detail_and_paste_inputs(cls.CROP_MODE_DEFAULT, cls.CONTEXT_LENGTH_DEFAULT)
 
     def doit(
         self,
@@ -229,8 +249,11 @@ class DetailerForEachPipeForAnimateDiff:
         seed_per_seg: bool = False,
         crop_mode: str | None = None,
         track_smoothing: float = 2.0,
+        context_length: int | None = None,
+        context_overlap: int = 4,
     ) -> tuple[torch.Tensor, Any, Any, list[torch.Tensor]]:
-        sampling = SamplingOptions(steps, cfg, sampler_name, scheduler, denoise, refiner_ratio, scheduler_func_opt)
+        sampling = SamplingOptions(steps, cfg, sampler_name, scheduler, denoise, refiner_ratio, scheduler_func_opt,
+                                   self.CONTEXT_LENGTH_DEFAULT if context_length is None else context_length, context_overlap)
         prepared = prepare_pass(image_frames, segs, basic_pipe, refiner_basic_pipe_opt, sampling, noise_mask_feather)
         if prepared is None:
             return image_frames, segs, basic_pipe, [empty_cnet_image()]
@@ -250,3 +273,4 @@ class DetailerForEachPipeForAnimateDiff:
 class ImpactDetailerForEachPipeForAnimateDiff(DetailerForEachPipeForAnimateDiff):
     CATEGORY = IMPACT_DETAILER_CATEGORY
     CROP_MODE_DEFAULT = "union"
+    CONTEXT_LENGTH_DEFAULT = 0

@@ -129,3 +129,8 @@ def test_differential_diffusion_denoises_soft_mask_values_later():
     assert at_start.tolist() == [0.0, 0.0, 0.0, 1.0]
     assert halfway.tolist() == [0.0, 0.0, 1.0, 1.0]
     assert at_end.tolist() == [1.0, 1.0, 1.0, 1.0]
+
+
+def test_overlap_not_below_length_is_refused():
+    with pytest.raises(ValueError, match=r"context_overlap must be .* less than context_length \(8\), got 8"):
+        call(context_length=8, context_overlap=8)

@@ -1,0 +1,42 @@
+"""Frame windows for long clips and their cross-fade."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from animatediff_detailer.core.frame_windows import crossfade_weights, frame_windows
+
+
+@pytest.mark.parametrize("frames, length, overlap", [(64, 16, 4), (17, 16, 4), (100, 16, 8), (33, 8, 0), (16, 16, 4), (5, 16, 4)])
+def test_windows_cover_every_frame_with_the_asked_length(frames, length, overlap):
+    windows = frame_windows(frames, length, overlap)
+    covered = torch.zeros(frames, dtype=torch.int64)
+    for window in windows:
+        assert len(window) == min(length, frames)
+        covered[window.start : window.stop] += 1
+    assert bool((covered >= 1).all())
+    for previous, current in zip(windows, windows[1:]):
+        assert previous.stop - current.start >= overlap, "neighbours share at least the overlap"
+
+
+@pytest.mark.parametrize("frames, length, overlap", [(64, 16, 4), (17, 16, 4), (100, 16, 8), (33, 8, 0), (40, 16, 15)])
+def test_crossfade_weights_sum_to_one_and_ramp(frames, length, overlap):
+    windows = frame_windows(frames, length, overlap)
+    weights = crossfade_weights(windows, frames)
+    total = torch.zeros(frames)
+    for window, w in zip(windows, weights):
+        assert bool((w > 0).all())
+        total[window.start : window.stop] += w
+    assert torch.allclose(total, torch.ones(frames))
+    if len(windows) > 1 and overlap > 1:
+        first = weights[0]
+        assert bool((first[-overlap:][1:] <= first[-overlap:][:-1]).all()), "the first window fades out"
+
+
+def test_one_window_when_short_or_disabled():
+    assert frame_windows(10, 16, 4) == [range(0, 10)]
+    assert frame_windows(100, 0, 4) == [range(0, 100)]
+    assert torch.equal(crossfade_weights([range(0, 10)], 10)[0], torch.ones(10))
+    with pytest.raises(ValueError, match="context_overlap"):
+        frame_windows(40, 16, 16)

@@ -224,21 +224,8 @@ def detail_segs(
     ControlNet hint images used. Empty SEGS come back as given. A SEG with no area
     inside the frames comes back unchanged (a warning names it).
     """
-    frames = check_frames(frames)
-    if not unpack_segs(segs)[1]:
-        return segs, []
-    fitted, plans = _plan_all(frames, segs, settings, backend.stride)
-    backend.begin(len(plans), frames.shape[0])
-    new_segs: list[Any] = []
-    cnet_images: list[torch.Tensor] = []
-    for item in fitted:
-        if item.index not in plans:
-            new_segs.append(item.seg)
-            continue
-        result = detail_seg(frames, plans[item.index], settings, conditionings, backend)
-        new_segs.append(result.seg)
-        cnet_images.extend(result.cnet_images)
-    return (tuple(frames.shape[1:3]), new_segs), cnet_images
+    _, refined, cnet_images = _detail_each(frames, segs, settings, conditionings, backend)
+    return refined, cnet_images
 
 
 def detail_and_paste(
@@ -256,11 +243,25 @@ def detail_and_paste(
     as Impact's DetailerForEach does. Returns ``(frames, refined SEGS, cnet images)``;
     ``after_paste`` (a detailer hook's post_paste) runs on the frames after each paste.
     """
+    return _detail_each(frames, segs, settings, conditionings, backend, feather, after_paste)
+
+
+def _detail_each(
+    frames: torch.Tensor,
+    segs: Any,
+    settings: DetailSettings,
+    conditionings: Conditionings,
+    backend: SamplingBackend,
+    paste_feather: int | None = None,
+    after_paste: Callable[[torch.Tensor], torch.Tensor] | None = None,
+) -> tuple[torch.Tensor, Any, list[torch.Tensor]]:
+    """Detail the SEGS in order; with ``paste_feather`` each is pasted before the next one."""
     frames = check_frames(frames)
     if not unpack_segs(segs)[1]:
         return frames, segs, []
     fitted, plans = _plan_all(frames, segs, settings, backend.stride)
     backend.begin(len(plans), frames.shape[0])
+    header = tuple(frames.shape[1:3])
     new_segs: list[Any] = []
     cnet_images: list[torch.Tensor] = []
     for item in fitted:
@@ -268,9 +269,10 @@ def detail_and_paste(
             new_segs.append(item.seg)
             continue
         result = detail_seg(frames, plans[item.index], settings, conditionings, backend)
-        frames = paste_segs(frames, (tuple(frames.shape[1:3]), [result.seg]), feather)
-        if after_paste is not None:
-            frames = after_paste(frames)
+        if paste_feather is not None:
+            frames = paste_segs(frames, (header, [result.seg]), paste_feather)
+            if after_paste is not None:
+                frames = after_paste(frames)
         new_segs.append(result.seg)
         cnet_images.extend(result.cnet_images)
-    return frames, (tuple(frames.shape[1:3]), new_segs), cnet_images
+    return frames, (header, new_segs), cnet_images

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
@@ -115,16 +115,14 @@ class SEGSDetailerForAnimateDiff:
         context_length: int | None = None,
         context_overlap: int = 4,
     ) -> tuple[Any, list[torch.Tensor]]:
-        sampling = SamplingOptions(steps, cfg, sampler_name, scheduler, denoise, refiner_ratio, scheduler_func_opt,
-                                   self.CONTEXT_LENGTH_DEFAULT if context_length is None else context_length, context_overlap)
-        prepared = prepare_pass(image_frames, segs, basic_pipe, refiner_basic_pipe_opt, sampling, noise_mask_feather)
-        if prepared is None:
-            return segs, [empty_cnet_image()]
-        backend, conditionings = prepared
-        settings = DetailSettings(guide_size, guide_size_for, max_size, seed, noise_mask_feather, seed_per_seg,
-                                  crop_mode or self.CROP_MODE_DEFAULT, track_smoothing)
-        refined, cnet_images = detail_segs(image_frames, segs, settings, conditionings, backend)
-        return refined, cnet_images or [empty_cnet_image()]
+        _, refined, cnet_images = run_pass(
+            type(self), image_frames, segs, basic_pipe, refiner_basic_pipe_opt,
+            SamplingOptions(steps, cfg, sampler_name, scheduler, denoise, refiner_ratio, scheduler_func_opt,
+                            context_length, context_overlap),
+            DetailSettings(guide_size, guide_size_for, max_size, seed, noise_mask_feather, seed_per_seg,
+                           crop_mode or self.CROP_MODE_DEFAULT, track_smoothing),
+        )
+        return refined, cnet_images
 
 
 class ImpactSEGSDetailerForAnimateDiff(SEGSDetailerForAnimateDiff):
@@ -146,8 +144,8 @@ class SamplingOptions:
     denoise: float
     refiner_ratio: float | None = None
     scheduler_func: Any = None
-    context_length: int = 0
-    context_overlap: int = 0
+    context_length: int | None = None
+    context_overlap: int = 4
 
 
 def prepare_pass(
@@ -189,6 +187,38 @@ def prepare_pass(
         context_overlap=sampling.context_overlap,
     )
     return backend, Conditionings(positive, negative, refiner_positive, refiner_negative)
+
+
+def run_pass(
+    node_class: type,
+    image_frames: torch.Tensor,
+    segs: Any,
+    basic_pipe: Any,
+    refiner_basic_pipe: Any,
+    sampling: SamplingOptions,
+    settings: DetailSettings,
+    paste_feather: int | None = None,
+    after_paste: Any = None,
+) -> tuple[torch.Tensor, Any, list[torch.Tensor]]:
+    """Check the inputs and detail the SEGS (pasting each when ``paste_feather`` is given).
+
+    Returns ``(frames, refined SEGS, cnet images)``; the cnet list is never empty (one black
+    image stands in). Unset context options take the node class's defaults.
+    """
+    if sampling.context_length is None:
+        sampling = replace(sampling, context_length=node_class.CONTEXT_LENGTH_DEFAULT)
+    prepared = prepare_pass(image_frames, segs, basic_pipe, refiner_basic_pipe, sampling, settings.noise_mask_feather)
+    if prepared is None:
+        return image_frames, segs, [empty_cnet_image()]
+    backend, conditionings = prepared
+    if paste_feather is None:
+        frames = image_frames
+        refined, cnet_images = detail_segs(image_frames, segs, settings, conditionings, backend)
+    else:
+        frames, refined, cnet_images = detail_and_paste(
+            image_frames, segs, settings, conditionings, backend, paste_feather, after_paste
+        )
+    return frames, refined, cnet_images or [empty_cnet_image()]
 
 
 def detail_and_paste_inputs(crop_mode_default: str, context_length_default: int) -> dict[str, dict[str, tuple]]:
@@ -252,22 +282,19 @@ class DetailerForEachPipeForAnimateDiff:
         context_length: int | None = None,
         context_overlap: int = 4,
     ) -> tuple[torch.Tensor, Any, Any, list[torch.Tensor]]:
-        sampling = SamplingOptions(steps, cfg, sampler_name, scheduler, denoise, refiner_ratio, scheduler_func_opt,
-                                   self.CONTEXT_LENGTH_DEFAULT if context_length is None else context_length, context_overlap)
-        prepared = prepare_pass(image_frames, segs, basic_pipe, refiner_basic_pipe_opt, sampling, noise_mask_feather)
-        if prepared is None:
-            return image_frames, segs, basic_pipe, [empty_cnet_image()]
-        backend, conditionings = prepared
         after_paste = None
         if detailer_hook is not None:
             after_paste = getattr(detailer_hook, "post_paste", None)
             log.warning("detailer_hook: only its post_paste stage is applied by this node")
-        settings = DetailSettings(guide_size, guide_size_for, max_size, seed, noise_mask_feather, seed_per_seg,
-                                  crop_mode or self.CROP_MODE_DEFAULT, track_smoothing)
-        frames, refined, cnet_images = detail_and_paste(
-            image_frames, segs, settings, conditionings, backend, feather, after_paste
+        frames, refined, cnet_images = run_pass(
+            type(self), image_frames, segs, basic_pipe, refiner_basic_pipe_opt,
+            SamplingOptions(steps, cfg, sampler_name, scheduler, denoise, refiner_ratio, scheduler_func_opt,
+                            context_length, context_overlap),
+            DetailSettings(guide_size, guide_size_for, max_size, seed, noise_mask_feather, seed_per_seg,
+                           crop_mode or self.CROP_MODE_DEFAULT, track_smoothing),
+            paste_feather=feather, after_paste=after_paste,
         )
-        return frames, refined, basic_pipe, cnet_images or [empty_cnet_image()]
+        return frames, refined, basic_pipe, cnet_images
 
 
 class ImpactDetailerForEachPipeForAnimateDiff(DetailerForEachPipeForAnimateDiff):

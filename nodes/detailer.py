@@ -211,13 +211,16 @@ def run_pass(
     if prepared is None:
         return image_frames, segs, [empty_cnet_image()]
     backend, conditionings = prepared
-    if paste_feather is None:
-        frames = image_frames
-        refined, cnet_images = detail_segs(image_frames, segs, settings, conditionings, backend)
-    else:
-        frames, refined, cnet_images = detail_and_paste(
-            image_frames, segs, settings, conditionings, backend, paste_feather, after_paste
-        )
+    # ComfyUI's executor already runs nodes without autograd; called from elsewhere, a VAE pass
+    # would otherwise keep its activations (about 0.8 GB per 256x256 frame).
+    with torch.inference_mode():
+        if paste_feather is None:
+            frames = image_frames
+            refined, cnet_images = detail_segs(image_frames, segs, settings, conditionings, backend)
+        else:
+            frames, refined, cnet_images = detail_and_paste(
+                image_frames, segs, settings, conditionings, backend, paste_feather, after_paste
+            )
     return frames, refined, cnet_images or [empty_cnet_image()]
 
 

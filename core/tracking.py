@@ -80,7 +80,7 @@ def smooth_path(points: torch.Tensor, sigma_frames: float) -> torch.Tensor:
 def tracked_windows(
     mask: torch.Tensor, crop_rect: Rect, bbox: Rect, frame_count: int, smoothing: float = 2.0
 ) -> tuple[CropWindows, tuple[int, int]]:
-    """Windows that follow the subject of a SEG, and the subject's largest per-frame box size.
+    """Windows that follow the subject of a SEG, and the subject's size in one frame.
 
     ``mask`` is the SEG's mask ``[1|F, h, w]`` in crop coordinates; ``crop_rect`` its crop
     region in frame pixels and ``bbox`` its detected box. The window keeps the SEG's own
@@ -106,7 +106,11 @@ def tracked_windows(
     x0 = torch.round(centres[:, 0] - width / 2).clamp(0, crop_w - width)
     y0 = torch.round(centres[:, 1] - height / 2).clamp(0, crop_h - height)
     origins = torch.stack([x0, y0], dim=1).to(torch.int64) + torch.tensor(crop_rect[:2], dtype=torch.int64)
-    return CropWindows(origins, width, height), (math.ceil(largest_w), math.ceil(largest_h))
+    # The subject's size for guide_size: the SEG's bbox, shrunk as the largest single-frame box
+    # is smaller than the box over the whole clip (a still subject keeps its bbox).
+    bbox_w, bbox_h = rect_size(bbox)
+    subject = (max(1, round(bbox_w * largest_w / max(union_w, 1.0))), max(1, round(bbox_h * largest_h / max(union_h, 1.0))))
+    return CropWindows(origins, width, height), subject
 
 
 def path_jitter(windows: CropWindows) -> float:

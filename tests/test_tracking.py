@@ -119,3 +119,11 @@ def test_tracked_mode_samples_the_subject_at_least_twice_as_large():
 def test_empty_mask_falls_back_to_the_union_crop():
     windows, size = tracked_windows(torch.zeros(1, 10, 20), (5, 5, 25, 15), (8, 6, 20, 12), 4)
     assert windows.is_fixed and windows.first_rect == (5, 5, 25, 15) and size == (12, 6)
+
+
+def test_subject_size_follows_the_seg_bbox_for_a_still_subject():
+    mask = torch.zeros(4, 40, 60)
+    mask[:, 10:30, 15:40] = 1.0  # the mask's own box is 25x20
+    windows, subject = tracked_windows(mask, (0, 0, 60, 40), (10, 8, 45, 32), 4)
+    assert subject == (35, 24), "the detector's bbox, as in union mode"
+    assert windows.is_fixed and windows.first_rect == (0, 0, 60, 40)

@@ -1,0 +1,271 @@
+"""Benchmark: our SEGS detailer against Impact Pack's, in one real ComfyUI process.
+
+Both nodes get the same clip, SEGS, tiny SD1.5 checkpoint and parameters (feather 0:
+Impact 7.10.6 breaks on ComfyUI 0.29 with any feather, see SPEC section 3). For each
+clip size it prints wall time, its split into UNet forward calls, VAE encode, VAE decode
+and everything else, the peak memory growth above the level at the start of the run, and
+the ratio ours / Impact's. It also runs our own defaults (tracked crop, frame windows)
+as an extra row, and with ``--long`` the long-clip table (windows on, 32 to 256 frames).
+
+    COMFYUI_PATH=/path/to/ComfyUI python benchmarks/bench_detailer.py [--frames 8 16 32] [--long]
+
+Impact Pack is used when it sits in $COMFYUI_PATH/custom_nodes. Nothing here is a test:
+the numbers depend on the machine, so they are printed, never asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import importlib.util
+import logging
+import os
+import platform
+import sys
+import tempfile
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+INTEGRATION = REPO / "tests" / "integration"
+
+log = logging.getLogger("bench")
+
+
+def _load(name: str, path: Path):
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def rss_bytes() -> int:
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+class PeakMemory:
+    """Samples this process's resident memory every few milliseconds while active."""
+
+    def __init__(self, interval: float = 0.005) -> None:
+        self.interval = interval
+        self.start = self.peak = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self) -> PeakMemory:
+        gc.collect()
+        self.start = self.peak = rss_bytes()
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, rss_bytes())
+            time.sleep(self.interval)
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, rss_bytes())
+
+    @property
+    def growth(self) -> int:
+        return self.peak - self.start
+
+
+@dataclass
+class Timers:
+    unet: float = 0.0
+    encode: float = 0.0
+    decode: float = 0.0
+    unet_batches: list[int] = field(default_factory=list)
+
+
+@contextmanager
+def instrumented(model, vae, timers: Timers):
+    """Time the model's UNet calls and the VAE's encode/decode calls, whoever makes them."""
+    patched = model.clone()
+
+    def unet_wrapper(apply_model, args):
+        started = time.perf_counter()
+        try:
+            return apply_model(args["input"], args["timestep"], **args["c"])
+        finally:
+            timers.unet += time.perf_counter() - started
+            timers.unet_batches.append(int(args["input"].shape[0]))
+
+    patched.set_model_unet_function_wrapper(unet_wrapper)
+    encode, decode = vae.encode, vae.decode
+
+    def timed_encode(*args, **kwargs):
+        started = time.perf_counter()
+        try:
+            return encode(*args, **kwargs)
+        finally:
+            timers.encode += time.perf_counter() - started
+
+    def timed_decode(*args, **kwargs):
+        started = time.perf_counter()
+        try:
+            return decode(*args, **kwargs)
+        finally:
+            timers.decode += time.perf_counter() - started
+
+    vae.encode, vae.decode = timed_encode, timed_decode
+    try:
+        yield patched
+    finally:
+        del vae.encode, vae.decode
+
+
+@dataclass
+class Row:
+    label: str
+    frames: int
+    size: int
+    wall: float
+    timers: Timers
+    growth: int
+
+    @property
+    def rest(self) -> float:
+        return self.wall - self.timers.unet - self.timers.encode - self.timers.decode
+
+    @property
+    def outside_unet(self) -> float:
+        return self.wall - self.timers.unet
+
+
+def make_clip(seg_type, frames: int, size: int):
+    """Frames with texture and a subject drifting inside one SEG, as the anchor's measurement:
+    a 101x79 crop (at 256x256) whose 63x63 bbox makes guide_size 256 upscale it to 410x321."""
+    import torch
+
+    scale = size / 256
+    generator = torch.Generator().manual_seed(0)
+    clip = torch.rand(frames, size, size, 3, generator=generator) * 0.3 + 0.35
+    x1, y1, x2, y2 = (round(v * scale) for v in (60, 80, 161, 159))
+    bx1, by1, bx2, by2 = (round(v * scale) for v in (80, 88, 143, 151))
+    masks = torch.zeros(frames, y2 - y1, x2 - x1)
+    for i in range(frames):
+        shift = round((i % 8) * scale)
+        masks[i, by1 - y1 : by2 - y1, bx1 - x1 + shift // 2 : bx2 - x1 - 8 + shift // 2] = 1.0
+    segs = ((size, size), [seg_type(None, masks, 1.0, (x1, y1, x2, y2), (bx1, by1, bx2, by2), "face")])
+    return clip, segs
+
+
+def run_once(node, model, vae, clip_model, positive, negative, frames, segs, extra: dict) -> tuple[float, Timers, int]:
+    import torch
+
+    timers = Timers()
+    with instrumented(model, vae, timers) as patched, PeakMemory() as memory, torch.inference_mode():
+        started = time.perf_counter()
+        node.doit(frames, segs, 256, True, 768, 42, 4, 8.0, "euler", "normal", 0.5,
+                  (patched, clip_model, vae, positive, negative), refiner_ratio=0.2, noise_mask_feather=0, **extra)
+        wall = time.perf_counter() - started
+    return wall, timers, memory.growth
+
+
+def table(rows: list[Row], impact: dict[tuple[int, int], Row]) -> str:
+    lines = [
+        "| node | frames | size | wall s | UNet s | VAE encode s | VAE decode s | rest s | outside UNet s | peak growth MB | wall vs Impact | outside UNet vs Impact | growth vs Impact |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        ref = impact.get((row.frames, row.size))
+        ratios = ["", "", ""]
+        if ref is not None and row is not ref:
+            ratios = [f"{row.wall / ref.wall:.2f}x", f"{row.outside_unet / ref.outside_unet:.2f}x",
+                      f"{row.growth / max(ref.growth, 1):.2f}x"]
+        lines.append(
+            f"| {row.label} | {row.frames} | {row.size} | {row.wall:.1f} | {row.timers.unet:.1f} | {row.timers.encode:.1f} | "
+            f"{row.timers.decode:.1f} | {row.rest:.1f} | {row.outside_unet:.1f} | {row.growth / 2**20:.0f} | " + " | ".join(ratios) + " |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--frames", type=int, nargs="*", default=[8, 16, 32])
+    parser.add_argument("--large", type=int, default=512, help="side of the larger clip (16 frames); 0 to skip")
+    parser.add_argument("--long", action="store_true", help="also the long-clip table: 32..256 frames, windows on")
+    parser.add_argument("--no-impact", action="store_true")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    log.setLevel(logging.INFO)
+
+    comfy_path = os.environ.get("COMFYUI_PATH")
+    if not comfy_path:
+        print("COMFYUI_PATH is not set: point it at a ComfyUI checkout and run with its Python.")
+        return 2
+    harness_module = _load("adtest_comfy_harness", INTEGRATION / "comfy_harness.py")
+    checkpoint = _load("adtest_tiny_checkpoint", INTEGRATION / "tiny_checkpoint.py").ensure_tiny_checkpoint()
+
+    packs = {harness_module.PACK_LINK_NAME: REPO}
+    impact_dir = harness_module.find_pack(Path(comfy_path) / "custom_nodes", harness_module.IMPACT_MARKER)
+    if impact_dir is not None and not args.no_impact:
+        packs[harness_module.IMPACT_LINK_NAME] = impact_dir
+    work = tempfile.mkdtemp(prefix="adbench-")
+    harness = harness_module.ComfyHarness(comfy_path, work, packs, [Path(checkpoint).parent]).boot()
+    seg_type = harness.pack_module("core.segs").SEG
+
+    import comfy.sd
+    import torch
+
+    model, clip_model, vae = comfy.sd.load_checkpoint_guess_config(checkpoint, output_vae=True, output_clip=True)[:3]
+    with torch.inference_mode():
+        positive = clip_model.encode_from_tokens_scheduled(clip_model.tokenize("a detailed face"))
+        negative = clip_model.encode_from_tokens_scheduled(clip_model.tokenize("blurry"))
+
+    ours = harness.node_class(harness_module.OUR_DETAILER)()
+    theirs = harness.node_class(harness_module.IMPACT_DETAILER)() if harness_module.IMPACT_LINK_NAME in packs else None
+    compat = {"crop_mode": "union", "context_length": 0}
+    own_defaults = {"crop_mode": "tracked", "context_length": 16}
+
+    sizes = [(frames, 256) for frames in args.frames] + ([(16, args.large)] if args.large else [])
+    rows: list[Row] = []
+    impact_rows: dict[tuple[int, int], Row] = {}
+    for frames, size in sizes:
+        clip, segs = make_clip(seg_type, frames, size)
+        runs = [("ours, Impact settings", ours, compat), ("ours, own defaults", ours, own_defaults)]
+        if theirs is not None:
+            runs.insert(0, ("Impact 7.10.6", theirs, {}))
+        for label, node, extra in runs:
+            log.info("%s: %d frames at %dx%d ...", label, frames, size, size)
+            wall, timers, growth = run_once(node, model, vae, clip_model, positive, negative, clip, segs, extra)
+            row = Row(label, frames, size, wall, timers, growth)
+            rows.append(row)
+            if node is theirs:
+                impact_rows[(frames, size)] = row
+            log.info("  %.1fs (UNet %.1fs, encode %.1fs, decode %.1fs), +%d MB", wall, timers.unet, timers.encode,
+                     timers.decode, growth // 2**20)
+
+    print()
+    print(f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
+          f"CPU only; tiny SD1.5 checkpoint (UNet 24.5M parameters, full-size VAE encoder), 4 steps, euler, cfg 8, "
+          f"denoise 0.5, guide_size 256, max_size 768, feather 0.")
+    print()
+    print(table(rows, impact_rows))
+
+    if args.long:
+        long_rows = []
+        for frames in (32, 64, 128, 256):
+            clip, segs = make_clip(seg_type, frames, 256)
+            wall, timers, growth = run_once(ours, model, vae, clip_model, positive, negative, clip, segs,
+                                            {"crop_mode": "union", "context_length": 16, "context_overlap": 4})
+            long_rows.append(Row("ours, windows 16/4", frames, 256, wall, timers, growth))
+            log.info("long %d: %.1fs +%d MB", frames, wall, growth // 2**20)
+        print()
+        print(table(long_rows, {}))
+    os._exit(0)  # Impact leaves a non-daemon thread behind
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

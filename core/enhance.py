@@ -109,7 +109,12 @@ class SegPlan:
 
 def plan_seg(fitted: FittedSeg, settings: DetailSettings, frame_count: int, stride: int = VAE_STRIDE) -> SegPlan:
     """The crop windows and sampling size of a usable SEG (sampling sides are multiples of ``stride``)."""
-    if settings.crop_mode == "tracked":
+    wrapper = getattr(fitted.seg, "control_net_wrapper", None)
+    if settings.crop_mode == "tracked" and wrapper is not None and not getattr(wrapper, "accepts_windows", False):
+        # another pack's ControlNet wrapper cuts its hint at the crop region: keep that crop
+        log.info("%s: its ControlNet wrapper cannot follow a tracked crop; using the union crop", fitted.name)
+        windows, subject_size = CropWindows.fixed(fitted.rect, frame_count), rect_size(fitted.bbox)
+    elif settings.crop_mode == "tracked":
         mask = masks_for_frames(fitted.mask, frame_count, f"{fitted.name} cropped_mask")
         windows, subject_size = tracked_windows(mask, fitted.rect, fitted.bbox, frame_count, settings.track_smoothing)
     else:
@@ -171,7 +176,8 @@ def detail_seg(
     cnet_images: list[torch.Tensor] = []
     wrapper = getattr(fitted.seg, "control_net_wrapper", None)
     if wrapper is not None:
-        positive, negative, hints = wrapper.apply(conds.positive, conds.negative, crops.contiguous(), masks, use_acn=True)
+        extra = {"windows": windows} if getattr(wrapper, "accepts_windows", False) else {}
+        positive, negative, hints = wrapper.apply(conds.positive, conds.negative, crops.contiguous(), masks, use_acn=True, **extra)
         conds = replace(conds, positive=positive, negative=negative)
         cnet_images.extend(hints or [])
 

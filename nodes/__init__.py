@@ -13,6 +13,11 @@ from .detailer import (
     SEGSDetailerForAnimateDiff,
 )
 from .segs_nodes import (
+    ControlNetForSEGS,
+    SEGSFilterByLabel,
+    SEGSFilterBySize,
+    SEGSOrder,
+    SEGSPreview,
     FromBasicPipe,
     ImpactFromBasicPipe,
     ImpactMaskToSEGSForAnimateDiff,
@@ -53,6 +58,11 @@ NODE_ENTRIES = [
     NodeEntry("SEGSPaste", SEGSPasteForVideo, "SEGS Paste for video", impact_id="SEGSPaste", impact_class=ImpactSEGSPaste),
     NodeEntry("ToBasicPipe", ToBasicPipe, "To Basic Pipe", impact_id="ToBasicPipe", impact_class=ImpactToBasicPipe),
     NodeEntry("FromBasicPipe", FromBasicPipe, "From Basic Pipe", impact_id="FromBasicPipe", impact_class=ImpactFromBasicPipe),
+    NodeEntry("ControlNetForSEGS", ControlNetForSEGS, "ControlNet for SEGS (per frame)"),
+    NodeEntry("SEGSFilterByLabel", SEGSFilterByLabel, "SEGS Filter by Label"),
+    NodeEntry("SEGSFilterBySize", SEGSFilterBySize, "SEGS Filter by Size and Confidence"),
+    NodeEntry("SEGSOrder", SEGSOrder, "SEGS Order"),
+    NodeEntry("SEGSPreview", SEGSPreview, "SEGS Preview Crops"),
 ]
 
 IMPACT_PACK_INSTALLED = impact_pack_installed(comfy_adapter.custom_node_folders(PACK_DIR))

@@ -1,4 +1,4 @@
-"""SEGS nodes a video workflow needs: masks to SEGS, paste, pipes."""
+"""SEGS nodes a video workflow needs: masks to SEGS, paste, pipes, ControlNet, filters, preview."""
 
 from __future__ import annotations
 
@@ -8,7 +8,9 @@ import torch
 
 from ..core.mask_segs import MaskToSegsOptions, masks_to_segs
 from ..core.paste import paste_segs
+from ..core.segs_ops import ORDER_KEYS, order_segs, parse_labels, preview_crops, split_by_label, split_by_size
 from . import comfy_adapter as comfy
+from .controlnet import attach_control_net
 
 PACK_CATEGORY = "AnimateDiff Detailer"
 
@@ -139,3 +141,118 @@ class ImpactToBasicPipe(ToBasicPipe):
 
 class ImpactFromBasicPipe(FromBasicPipe):
     CATEGORY = "ImpactPack/Pipe"
+
+
+class ControlNetForSEGS:
+    """Attach a ControlNet to every SEG: hints cut per SEG and per frame from a control image batch, or the crop itself."""
+
+    DESCRIPTION = (
+        "Gives each SEG a ControlNet used when it is detailed. With control_image (one per frame), every frame gets "
+        "its own hint cut at the SEG's crop; without it the crop itself is the hint. Uses ComfyUI's own ControlNet "
+        "support (no Advanced-ControlNet needed); the detailer's cnet_images show the hints used."
+    )
+    RETURN_TYPES = ("SEGS",)
+    FUNCTION = "doit"
+    CATEGORY = f"{PACK_CATEGORY}/segs"
+
+    @classmethod
+    def INPUT_TYPES(cls) -> dict[str, dict[str, tuple]]:
+        return {
+            "required": {
+                "segs": ("SEGS", {"tooltip": "The SEGS to give a ControlNet."}),
+                "control_net": ("CONTROL_NET", {"tooltip": "From ComfyUI's ControlNet loader."}),
+                "strength": ("FLOAT", {"default": 1.0, "min": 0.0, "max": 10.0, "step": 0.01, "tooltip": "ControlNet strength."}),
+                "start_percent": ("FLOAT", {"default": 0.0, "min": 0.0, "max": 1.0, "step": 0.001, "tooltip": "Where in the schedule it starts."}),
+                "end_percent": ("FLOAT", {"default": 1.0, "min": 0.0, "max": 1.0, "step": 0.001, "tooltip": "Where in the schedule it stops."}),
+            },
+            "optional": {
+                "control_image": ("IMAGE", {"tooltip": "Control frames (e.g. pose or depth) of the whole clip, one per frame or one for all."}),
+                "vae": ("VAE", {"tooltip": "Only for ControlNets that need a VAE."}),
+            },
+        }
+
+    def doit(self, segs: Any, control_net: Any, strength: float, start_percent: float, end_percent: float,
+             control_image: torch.Tensor | None = None, vae: Any = None) -> tuple[Any]:
+        return (attach_control_net(segs, control_net, strength, start_percent, end_percent, control_image, vae),)
+
+
+class SEGSFilterByLabel:
+    """Keep the SEGS with the given labels."""
+
+    RETURN_TYPES = ("SEGS", "SEGS")
+    RETURN_NAMES = ("filtered", "remained")
+    FUNCTION = "doit"
+    CATEGORY = f"{PACK_CATEGORY}/segs"
+
+    @classmethod
+    def INPUT_TYPES(cls) -> dict[str, dict[str, tuple]]:
+        return {"required": {
+            "segs": ("SEGS", {"tooltip": "SEGS to filter."}),
+            "labels": ("STRING", {"default": "face", "multiline": False, "tooltip": "Comma-separated labels to keep, e.g. 'face, hand'."}),
+        }}
+
+    def doit(self, segs: Any, labels: str) -> tuple[Any, Any]:
+        return split_by_label(segs, parse_labels(labels))
+
+
+class SEGSFilterBySize:
+    """Keep the SEGS whose bbox size and confidence are in range."""
+
+    RETURN_TYPES = ("SEGS", "SEGS")
+    RETURN_NAMES = ("filtered", "remained")
+    FUNCTION = "doit"
+    CATEGORY = f"{PACK_CATEGORY}/segs"
+
+    @classmethod
+    def INPUT_TYPES(cls) -> dict[str, dict[str, tuple]]:
+        max_res = comfy.max_resolution()
+        return {"required": {
+            "segs": ("SEGS", {"tooltip": "SEGS to filter."}),
+            "min_side": ("INT", {"default": 0, "min": 0, "max": max_res, "tooltip": "Smallest allowed shorter side of the bbox, pixels."}),
+            "max_side": ("INT", {"default": max_res, "min": 0, "max": max_res, "tooltip": "Largest allowed longer side of the bbox, pixels."}),
+            "min_confidence": ("FLOAT", {"default": 0.0, "min": 0.0, "max": 1.0, "step": 0.01, "tooltip": "Lowest detector confidence kept."}),
+        }}
+
+    def doit(self, segs: Any, min_side: int, max_side: int, min_confidence: float) -> tuple[Any, Any]:
+        return split_by_size(segs, min_side, max_side, min_confidence)
+
+
+class SEGSOrder:
+    """Sort SEGS and keep the first few."""
+
+    RETURN_TYPES = ("SEGS",)
+    FUNCTION = "doit"
+    CATEGORY = f"{PACK_CATEGORY}/segs"
+
+    @classmethod
+    def INPUT_TYPES(cls) -> dict[str, dict[str, tuple]]:
+        return {"required": {
+            "segs": ("SEGS", {"tooltip": "SEGS to sort."}),
+            "order_by": (list(ORDER_KEYS), {"default": "area", "tooltip": "Sort key, from the bbox or the confidence."}),
+            "descending": ("BOOLEAN", {"default": True, "tooltip": "Largest first."}),
+            "take": ("INT", {"default": 0, "min": 0, "max": 10000, "tooltip": "Keep this many (0 keeps all)."}),
+        }}
+
+    def doit(self, segs: Any, order_by: str, descending: bool, take: int) -> tuple[Any]:
+        return (order_segs(segs, order_by, descending, take),)
+
+
+class SEGSPreview:
+    """Every SEG's crops as one IMAGE batch, to look at what will be detailed (or was)."""
+
+    RETURN_TYPES = ("IMAGE",)
+    FUNCTION = "doit"
+    CATEGORY = f"{PACK_CATEGORY}/segs"
+
+    @classmethod
+    def INPUT_TYPES(cls) -> dict[str, dict[str, tuple]]:
+        return {
+            "required": {
+                "segs": ("SEGS", {"tooltip": "SEGS to show; refined SEGS show their refined crops."}),
+                "size": ("INT", {"default": 256, "min": 16, "max": 4096, "step": 8, "tooltip": "Side of each preview frame."}),
+            },
+            "optional": {"image_frames": ("IMAGE", {"tooltip": "Frames to cut the crops from when a SEG has no image."})},
+        }
+
+    def doit(self, segs: Any, size: int, image_frames: torch.Tensor | None = None) -> tuple[torch.Tensor]:
+        return (preview_crops(segs, image_frames, size),)

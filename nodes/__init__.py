@@ -27,7 +27,7 @@ from .segs_nodes import (
     SEGSPasteForVideo,
     ToBasicPipe,
 )
-from .registry import NodeEntry, build_mappings, impact_pack_installed
+from .registry import NodeEntry, build_mappings, impact_fallbacks, impact_pack_installed
 
 log = logging.getLogger(__name__)
 
@@ -70,3 +70,8 @@ NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS = build_mappings(NODE_ENTRIES, I
 
 if IMPACT_PACK_INSTALLED:
     log.info("AnimateDiff Detailer: Impact Pack is installed; our nodes use their own ids only")
+    comfy_adapter.install_impact_fallback(
+        impact_fallbacks(NODE_ENTRIES),
+        {entry.impact_id: list((entry.impact_class or entry.node_class).INPUT_TYPES()["required"])
+         for entry in NODE_ENTRIES if entry.impact_id},
+    )

@@ -95,25 +95,47 @@ def custom_node_folders(pack_dir: str) -> list[str]:
     return folders
 
 
-def register_node_replacements(replacements: Iterable[tuple[str, str]]) -> bool:
-    """Declare ``(old_id, new_id)`` replacements with ComfyUI's Node Replacement API, where it exists.
+def install_impact_fallback(fallbacks: dict[str, str], required_inputs: dict[str, list[str]]) -> None:
+    """Let prompts with Impact ids run on our nodes when Impact Pack is installed but did not load.
 
-    The server applies them only to nodes whose id is not registered, so an Impact
-    workflow still runs when Impact Pack is installed but failed to load. Returns
-    whether the API was there.
+    A prompt handler rewrites the missing ids before the server validates the prompt (all
+    inputs kept); ComfyUI's Node Replacement API, where it exists, also learns the
+    replacements, so the frontend can offer them for missing nodes. Its server-side copy
+    keeps only the inputs named in the mapping, and it fails on one that a prompt lacks, so
+    only required inputs are mapped there; the prompt handler has already done the full job.
     """
     try:
-        from comfy_api.latest import io
         import server
+        import nodes as comfy_nodes
     except ImportError:
-        return False
-    manager = getattr(getattr(server.PromptServer, "instance", None), "node_replace_manager", None)
-    node_replace = getattr(io, "NodeReplace", None)
-    if manager is None or node_replace is None:
-        return False
-    for old_id, new_id in replacements:
-        manager.register(node_replace(new_node_id=new_id, old_node_id=old_id))
-    return True
+        return
+    from .registry import redirect_missing_nodes
+
+    prompt_server = getattr(server.PromptServer, "instance", None)
+    if prompt_server is None:
+        return
+
+    def redirect(json_data: dict) -> dict:
+        prompt = json_data.get("prompt") if isinstance(json_data, dict) else None
+        if isinstance(prompt, dict):
+            changed = redirect_missing_nodes(prompt, fallbacks, comfy_nodes.NODE_CLASS_MAPPINGS)
+            if changed:
+                log.warning("Impact Pack nodes are missing; nodes %s run on AnimateDiff Detailer's equivalents", changed)
+        return json_data
+
+    if hasattr(prompt_server, "add_on_prompt_handler"):
+        prompt_server.add_on_prompt_handler(redirect)
+    manager = getattr(prompt_server, "node_replace_manager", None)
+    try:
+        from comfy_api.latest import io
+    except ImportError:
+        return
+    if manager is None or not hasattr(io, "NodeReplace"):
+        return
+    for old_id, new_id in fallbacks.items():
+        names = required_inputs.get(old_id, [])
+        mapping = [{"new_id": name, "old_id": name} for name in names]
+        manager.register(io.NodeReplace(new_node_id=new_id, old_node_id=old_id, old_widget_ids=None, input_mapping=mapping))
 
 
 # --- inputs -------------------------------------------------------------------------------------

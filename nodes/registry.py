@@ -9,7 +9,7 @@ each other unpredictably.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Container, Iterable
 from dataclasses import dataclass
 
 ID_PREFIX = "AnimateDiffDetailer_"
@@ -61,3 +61,24 @@ def build_mappings(entries: Iterable[NodeEntry], impact_installed: bool) -> tupl
             classes[entry.impact_id] = entry.impact_class or entry.node_class
             names[entry.impact_id] = entry.display_name + " (Impact-compatible)" + DISPLAY_SUFFIX
     return classes, names
+
+
+def impact_fallbacks(entries: Iterable[NodeEntry]) -> dict[str, str]:
+    """Impact id -> our id, for every node of ours that is a drop-in for an Impact node."""
+    return {entry.impact_id: ID_PREFIX + entry.short_name for entry in entries if entry.impact_id}
+
+
+def redirect_missing_nodes(prompt: dict, fallbacks: dict[str, str], registered: Container[str]) -> list[str]:
+    """Point nodes of an API prompt whose Impact id is not registered at our node, in place.
+
+    For the case Impact Pack is installed (so we leave its ids alone) but failed to load:
+    its ids are then missing and a saved Impact workflow would not run. Our nodes take
+    Impact's inputs under the same names, so every input is kept. Returns the node ids changed.
+    """
+    changed = []
+    for node_id, node in prompt.items():
+        class_type = node.get("class_type") if isinstance(node, dict) else None
+        if class_type in fallbacks and class_type not in registered and fallbacks[class_type] in registered:
+            node["class_type"] = fallbacks[class_type]
+            changed.append(node_id)
+    return changed

@@ -159,3 +159,21 @@ def test_crop_mode_is_union_on_impact_ids_and_tracked_on_ours():
         assert list(alias.INPUT_TYPES()["optional"])[-4:] == ["crop_mode", "track_smoothing", "context_length", "context_overlap"]
         assert ours.INPUT_TYPES()["optional"]["context_length"][1]["default"] == 16
         assert alias.INPUT_TYPES()["optional"]["context_length"][1]["default"] == 0, "Impact's node samples all frames at once"
+
+
+def test_missing_impact_nodes_are_redirected_to_ours_with_inputs_kept():
+    from animatediff_detailer.nodes import NODE_ENTRIES
+
+    fallbacks = registry.impact_fallbacks(NODE_ENTRIES)
+    assert fallbacks["SEGSPaste"] == "AnimateDiffDetailer_SEGSPaste"
+    prompt = {
+        "1": {"class_type": "SEGSPaste", "inputs": {"image": ["0", 0], "segs": ["2", 0], "feather": 5, "alpha": 255}},
+        "2": {"class_type": "MaskToSEGS_for_AnimateDiff", "inputs": {"mask": ["0", 1]}},
+        "3": {"class_type": "SomethingElse", "inputs": {}},
+    }
+    registered = {"MaskToSEGS_for_AnimateDiff", "AnimateDiffDetailer_SEGSPaste", "AnimateDiffDetailer_MaskToSEGS"}
+    assert registry.redirect_missing_nodes(prompt, fallbacks, registered) == ["1"]
+    assert prompt["1"] == {"class_type": "AnimateDiffDetailer_SEGSPaste",
+                           "inputs": {"image": ["0", 0], "segs": ["2", 0], "feather": 5, "alpha": 255}}
+    assert prompt["2"]["class_type"] == "MaskToSEGS_for_AnimateDiff", "a registered Impact node is left alone"
+    assert prompt["3"]["class_type"] == "SomethingElse"

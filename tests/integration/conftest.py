@@ -1,0 +1,139 @@
+"""Skip logic and session fixtures of the real-ComfyUI tier.
+
+The tier runs only when ``COMFYUI_PATH`` points at a ComfyUI checkout (0.29); without it
+every test here is skipped with one reason. ComfyUI is imported only inside the session
+fixture, so collection never needs it. One ComfyUI is booted per pytest session, with this
+repository, the fixture pack and (when installed in ``$COMFYUI_PATH/custom_nodes``) Impact
+Pack and AnimateDiff-Evolved.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from comfy_harness import (
+    ADE_LINK_NAME,
+    CHECKPOINT_NAME,
+    ADE_MARKER,
+    FIXTURE_LINK_NAME,
+    FIXTURE_PACK_DIR,
+    IMPACT_LINK_NAME,
+    IMPACT_MARKER,
+    PACK_LINK_NAME,
+    REPO_ROOT,
+    ComfyHarness,
+    find_pack,
+)
+
+COMFY_ENV = "COMFYUI_PATH"
+SKIP_REASON = "COMFYUI_PATH not set: real-ComfyUI tier skipped"
+HERE = Path(__file__).resolve().parent
+
+# Timings and measurements collected during the session, printed in the terminal summary.
+REPORT: dict[str, list] = {"timings": [], "measurements": []}
+
+
+def comfyui_path() -> Path | None:
+    value = os.environ.get(COMFY_ENV, "").strip()
+    return Path(value).expanduser() if value else None
+
+
+def pytest_collection_modifyitems(config, items):
+    if comfyui_path() is not None:
+        return
+    skip = pytest.mark.skip(reason=SKIP_REASON)
+    for item in items:
+        if HERE == Path(str(item.path)).resolve().parent or HERE in Path(str(item.path)).resolve().parents:
+            item.add_marker(skip)
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    if not REPORT["timings"] and not REPORT["measurements"]:
+        return
+    terminalreporter.section("real-ComfyUI tier")
+    for label, seconds in REPORT["timings"]:
+        terminalreporter.write_line(f"{seconds:7.2f}s  {label}")
+    for line in REPORT["measurements"]:
+        terminalreporter.write_line(f"measured: {line}")
+
+
+@pytest.fixture(scope="session")
+def report():
+    """Append ``(label, seconds)`` to ``report['timings']`` or text to ``report['measurements']``."""
+    return REPORT
+
+
+@pytest.fixture(scope="session")
+def comfy_root() -> Path:
+    path = comfyui_path()
+    if path is None:
+        pytest.skip(SKIP_REASON)
+    if not (path / "nodes.py").is_file() or not (path / "comfy").is_dir():
+        pytest.fail(f"{COMFY_ENV}={path} is not a ComfyUI checkout (no nodes.py or comfy/)")
+    return path.resolve()
+
+
+@pytest.fixture(scope="session")
+def installed_packs(comfy_root) -> dict[str, Path | None]:
+    """The third-party packs installed in $COMFYUI_PATH/custom_nodes (None when absent)."""
+    custom_nodes = comfy_root / "custom_nodes"
+    return {"impact": find_pack(custom_nodes, IMPACT_MARKER), "animatediff": find_pack(custom_nodes, ADE_MARKER)}
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint() -> str:
+    from tiny_checkpoint import ensure_tiny_checkpoint
+
+    started = time.perf_counter()
+    path = ensure_tiny_checkpoint()
+    REPORT["timings"].append(("tiny checkpoint ready", time.perf_counter() - started))
+    return path
+
+
+@pytest.fixture(scope="session")
+def checkpoints_dir(tmp_path_factory, tiny_checkpoint) -> Path:
+    directory = tmp_path_factory.mktemp("checkpoints")
+    (directory / CHECKPOINT_NAME).symlink_to(tiny_checkpoint)
+    return directory
+
+
+@pytest.fixture(scope="session")
+def comfy(comfy_root, installed_packs, checkpoints_dir, tmp_path_factory) -> ComfyHarness:
+    """ComfyUI booted in this process with our pack, the fixture pack and the installed third-party packs."""
+    packs = {PACK_LINK_NAME: REPO_ROOT, FIXTURE_LINK_NAME: FIXTURE_PACK_DIR}
+    if installed_packs["impact"] is not None:
+        packs[IMPACT_LINK_NAME] = installed_packs["impact"]
+    if installed_packs["animatediff"] is not None:
+        packs[ADE_LINK_NAME] = installed_packs["animatediff"]
+    harness = ComfyHarness(comfy_root, tmp_path_factory.mktemp("comfyui"), packs, [checkpoints_dir])
+    harness.boot()
+    harness.timings = REPORT["timings"]
+    REPORT["timings"].append((f"ComfyUI boot with {', '.join(sorted(packs))}", harness.boot_seconds))
+    missing = sorted({PACK_LINK_NAME, FIXTURE_LINK_NAME} - set(harness.loaded_pack_dirs()))
+    if missing:
+        pytest.fail(f"ComfyUI did not load {missing}; import warnings: {harness.import_failures()}")
+    return harness
+
+
+def _require_loaded(comfy: ComfyHarness, link_name: str, what: str, path: Path | None):
+    if path is None:
+        pytest.skip(f"{what} is not installed in {COMFY_ENV}/custom_nodes")
+    if link_name not in comfy.loaded_pack_dirs():
+        pytest.fail(f"{what} is installed ({path}) but ComfyUI could not import it: {comfy.import_failures()}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def impact(comfy, installed_packs):
+    """Skip unless Impact Pack is installed; fail if it is but did not import."""
+    return _require_loaded(comfy, IMPACT_LINK_NAME, "Impact Pack", installed_packs["impact"])
+
+
+@pytest.fixture(scope="session")
+def animatediff(comfy, installed_packs):
+    """Skip unless AnimateDiff-Evolved is installed; fail if it is but did not import."""
+    return _require_loaded(comfy, ADE_LINK_NAME, "AnimateDiff-Evolved", installed_packs["animatediff"])

@@ -78,9 +78,12 @@ class SamplingBackend(Protocol):
     """The model work of a detail pass. Pixels are IMAGE ``[B, H, W, 3]``; latents ``[B, C, H/s, W/s]``.
 
     ``stride`` (s) is the VAE's downscale factor: sampling sizes are multiples of it.
+    ``advanced_controlnet`` tells ControlNet wrappers (Impact's ``apply(..., use_acn=)``)
+    whether Advanced-ControlNet is there to apply them; without it they use ComfyUI's own.
     """
 
     stride: int
+    advanced_controlnet: bool
 
     def begin(self, seg_count: int, frame_count: int) -> None:
         """Called once before the first SEG, with the number of SEGS that will be sampled."""
@@ -177,7 +180,8 @@ def detail_seg(
     wrapper = getattr(fitted.seg, "control_net_wrapper", None)
     if wrapper is not None:
         extra = {"windows": windows} if getattr(wrapper, "accepts_windows", False) else {}
-        positive, negative, hints = wrapper.apply(conds.positive, conds.negative, crops.contiguous(), masks, use_acn=True, **extra)
+        use_acn = getattr(backend, "advanced_controlnet", True)
+        positive, negative, hints = wrapper.apply(conds.positive, conds.negative, crops.contiguous(), masks, use_acn=use_acn, **extra)
         conds = replace(conds, positive=positive, negative=negative)
         cnet_images.extend(hints or [])
 

@@ -213,6 +213,16 @@ def with_differential_diffusion(model: Any) -> Any:
     return model
 
 
+def advanced_controlnet_installed() -> bool:
+    """Whether Advanced-ControlNet's apply node is registered (Impact's ControlNet wrappers need
+    it for batches when asked to use it; without it they fall back to ComfyUI's ControlNet)."""
+    try:
+        import nodes as comfy_nodes
+    except ImportError:
+        return False
+    return "ACN_AdvancedControlNetApply" in getattr(comfy_nodes, "NODE_CLASS_MAPPINGS", {})
+
+
 def has_own_context_windows(model: Any) -> bool:
     """Whether the model already samples long clips in windows: ComfyUI's context handler
     (Context Windows node) or AnimateDiff-Evolved's context options."""
@@ -315,6 +325,7 @@ class ComfySamplingBackend:
         self.stride = ratio if isinstance(ratio, int) else 8
         self._progress = None
         self._done = 0
+        self.advanced_controlnet = advanced_controlnet_installed()
 
     # progress and cancel
 

@@ -18,6 +18,7 @@ class FakeBackend:
 
     batch: int = 3
     stride: int = 8
+    advanced_controlnet: bool = True
     noise_strength: float = 0.5
     encode_sizes: list = field(default_factory=list)
     decode_sizes: list = field(default_factory=list)

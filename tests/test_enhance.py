@@ -233,3 +233,17 @@ def test_control_net_wrapper_gets_the_crops_and_its_hints_are_returned():
     assert len(cnet) == 1 and cnet[0].shape == (1, 48, 64, 3)
     assert backend.sample_calls[0]["conditionings"].positive[-1][1] == {"control": "cn"}
     assert new_seg.control_net_wrapper is None
+
+
+def test_wrappers_are_told_whether_advanced_controlnet_is_there():
+    seen = []
+
+    class Wrapper:
+        def apply(self, positive, negative, image, mask, use_acn=False):
+            seen.append(use_acn)
+            return positive, negative, []
+
+    seg = moving_mask_seg()._replace(control_net_wrapper=Wrapper())
+    run(((HEIGHT, WIDTH), [seg]), FakeBackend(advanced_controlnet=False))
+    run(((HEIGHT, WIDTH), [seg]), FakeBackend(advanced_controlnet=True))
+    assert seen == [False, True]

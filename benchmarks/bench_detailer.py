@@ -4,8 +4,9 @@ Both nodes get the same clip, SEGS, tiny SD1.5 checkpoint and parameters (feathe
 Impact 7.10.6 breaks on ComfyUI 0.29 with any feather, see SPEC section 3). For each
 clip size it prints wall time, its split into UNet forward calls, VAE encode, VAE decode
 and everything else, the peak memory growth above the level at the start of the run, and
-the ratio ours / Impact's. It also runs our own defaults (tracked crop, frame windows)
-as an extra row, and with ``--long`` the long-clip table (windows on, 32 to 256 frames).
+the ratio ours / Impact's. Our node runs with Impact's settings (union crop, no frame
+windows; VAE encode precision "auto", which is bf16 on a CPU with native bf16), the same
+with fp32 encoding, and with our own defaults (tracked crop, frame windows), and with ``--long`` the long-clip table (windows on, 32 to 256 frames).
 
     COMFYUI_PATH=/path/to/ComfyUI python benchmarks/bench_detailer.py [--frames 8 16 32] [--long]
 
@@ -234,7 +235,9 @@ def main(argv: list[str] | None = None) -> int:
     impact_rows: dict[tuple[int, int], Row] = {}
     for frames, size in sizes:
         clip, segs = make_clip(seg_type, frames, size)
-        runs = [("ours, Impact settings", ours, compat), ("ours, own defaults", ours, own_defaults)]
+        runs = [("ours, Impact settings", ours, compat),
+                ("ours, Impact settings, fp32 encode", ours, {**compat, "vae_encode_precision": "fp32"}),
+                ("ours, own defaults", ours, own_defaults)]
         if theirs is not None:
             runs.insert(0, ("Impact 7.10.6", theirs, {}))
         for label, node, extra in runs:

@@ -44,9 +44,22 @@ _FALLBACK_SCHEDULERS = [
 ]
 _FALLBACK_MAX_RESOLUTION = 16384
 
-# Frames per VAE call on the CPU: enough to batch, few enough that Cancel is honoured within seconds.
-CPU_FRAMES_PER_BATCH = 4
+# Frames per VAE call. On the CPU a larger batch is no faster per frame and holds more
+# activations (measured on 2 cores: 4 frames per call took longer and +25% memory), and one
+# frame per call honours Cancel within seconds.
+CPU_FRAMES_PER_BATCH = 1
 GPU_FRAMES_PER_BATCH = 64
+VAE_ENCODE_PRECISIONS = ("auto", "fp32", "bf16")
+
+
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU computes bfloat16 natively (AVX512-BF16 or AMX), so bf16 is faster, not slower."""
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            flags = cpuinfo.read()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
 def _comfy_samplers() -> Any | None:
@@ -293,6 +306,7 @@ class ComfySamplingBackend:
         scheduler_func: Callable | None = None,
         context_length: int = 0,
         context_overlap: int = 0,
+        vae_encode_precision: str = "auto",
     ) -> None:
         import comfy.model_management
         import comfy.sample
@@ -326,6 +340,7 @@ class ComfySamplingBackend:
         self._progress = None
         self._done = 0
         self.advanced_controlnet = advanced_controlnet_installed()
+        self.encode_in_bf16 = self._encode_in_bf16(vae_encode_precision)
 
     # progress and cancel
 
@@ -361,9 +376,24 @@ class ComfySamplingBackend:
         except (AttributeError, TypeError):
             return cap
 
+    def _encode_in_bf16(self, precision: str) -> bool:
+        """bf16 encoding where it pays: asked for, or "auto" on a CPU VAE with native bf16 (ComfyUI
+        itself runs the VAE in bf16 on GPUs that support it, but keeps fp32 on every CPU)."""
+        if precision not in VAE_ENCODE_PRECISIONS:
+            raise ValueError(f"vae_encode_precision '{precision}' is not one of {', '.join(VAE_ENCODE_PRECISIONS)}")
+        dtype = getattr(self.vae, "vae_dtype", torch.float32)
+        device = getattr(self.vae, "device", torch.device("cpu"))
+        if precision == "fp32" or dtype != torch.float32 or not self._mm.is_device_cpu(device):
+            return False
+        return precision == "bf16" or cpu_has_native_bf16()
+
     def encode(self, pixels: torch.Tensor) -> torch.Tensor:
         self._check_cancel()
-        latent = self.vae.encode(pixels[..., :3])
+        if self.encode_in_bf16:
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                latent = self.vae.encode(pixels[..., :3]).to(torch.float32)
+        else:
+            latent = self.vae.encode(pixels[..., :3])
         self._advance(pixels.shape[0])
         return latent
 

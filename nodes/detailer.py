@@ -66,6 +66,8 @@ def detailer_inputs(
                                        "tooltip": "Sample clips longer than this many frames in overlapping windows, cross-faded (0 = all frames at once). Ignored when the model has its own context windows (AnimateDiff-Evolved context options)."}),
             "context_overlap": ("INT", {"default": 4, "min": 0, "max": 4095, "step": 1,
                                         "tooltip": "Frames shared by neighbouring windows, blended so no seam shows."}),
+            "vae_encode_precision": (list(comfy.VAE_ENCODE_PRECISIONS), {"default": "auto",
+                                     "tooltip": "auto: encode crops in bfloat16 on a CPU that computes it natively (about 1.7x faster), fp32 elsewhere. fp32 / bf16 force one."}),
         },
     }
 
@@ -114,11 +116,12 @@ class SEGSDetailerForAnimateDiff:
         track_smoothing: float = 2.0,
         context_length: int | None = None,
         context_overlap: int = 4,
+        vae_encode_precision: str = "auto",
     ) -> tuple[Any, list[torch.Tensor]]:
         _, refined, cnet_images = run_pass(
             type(self), image_frames, segs, basic_pipe, refiner_basic_pipe_opt,
             SamplingOptions(steps, cfg, sampler_name, scheduler, denoise, refiner_ratio, scheduler_func_opt,
-                            context_length, context_overlap),
+                            context_length, context_overlap, vae_encode_precision),
             DetailSettings(guide_size, guide_size_for, max_size, seed, noise_mask_feather, seed_per_seg,
                            crop_mode or self.CROP_MODE_DEFAULT, track_smoothing),
         )
@@ -146,6 +149,7 @@ class SamplingOptions:
     scheduler_func: Any = None
     context_length: int | None = None
     context_overlap: int = 4
+    vae_encode_precision: str = "auto"
 
 
 def prepare_pass(
@@ -170,6 +174,10 @@ def prepare_pass(
         raise ValueError(f"steps must be at least 1, got {sampling.steps}")
     if not 0.0 < sampling.denoise <= 1.0:
         raise ValueError(f"denoise must be in (0, 1], got {sampling.denoise}")
+    if sampling.vae_encode_precision not in comfy.VAE_ENCODE_PRECISIONS:
+        raise ValueError(
+            f"vae_encode_precision '{sampling.vae_encode_precision}' is not one of {', '.join(comfy.VAE_ENCODE_PRECISIONS)}"
+        )
     if sampling.context_length and not 0 <= sampling.context_overlap < sampling.context_length:
         raise ValueError(
             f"context_overlap must be at least 0 and less than context_length ({sampling.context_length}), "
@@ -184,7 +192,7 @@ def prepare_pass(
         scheduler=sampling.scheduler, denoise=sampling.denoise, refiner_model=refiner_model,
         refiner_ratio=sampling.refiner_ratio or 0.0, noise_mask_feather=noise_mask_feather,
         scheduler_func=sampling.scheduler_func, context_length=sampling.context_length,
-        context_overlap=sampling.context_overlap,
+        context_overlap=sampling.context_overlap, vae_encode_precision=sampling.vae_encode_precision,
     )
     return backend, Conditionings(positive, negative, refiner_positive, refiner_negative)
 
@@ -284,6 +292,7 @@ class DetailerForEachPipeForAnimateDiff:
         track_smoothing: float = 2.0,
         context_length: int | None = None,
         context_overlap: int = 4,
+        vae_encode_precision: str = "auto",
     ) -> tuple[torch.Tensor, Any, Any, list[torch.Tensor]]:
         after_paste = None
         if detailer_hook is not None:
@@ -292,7 +301,7 @@ class DetailerForEachPipeForAnimateDiff:
         frames, refined, cnet_images = run_pass(
             type(self), image_frames, segs, basic_pipe, refiner_basic_pipe_opt,
             SamplingOptions(steps, cfg, sampler_name, scheduler, denoise, refiner_ratio, scheduler_func_opt,
-                            context_length, context_overlap),
+                            context_length, context_overlap, vae_encode_precision),
             DetailSettings(guide_size, guide_size_for, max_size, seed, noise_mask_feather, seed_per_seg,
                            crop_mode or self.CROP_MODE_DEFAULT, track_smoothing),
             paste_feather=feather, after_paste=after_paste,

@@ -134,3 +134,8 @@ def test_differential_diffusion_denoises_soft_mask_values_later():
 def test_overlap_not_below_length_is_refused():
     with pytest.raises(ValueError, match=r"context_overlap must be .* less than context_length \(8\), got 8"):
         call(context_length=8, context_overlap=8)
+
+
+def test_unknown_vae_encode_precision_is_refused():
+    with pytest.raises(ValueError, match="vae_encode_precision 'fp8' is not one of auto, fp32, bf16"):
+        call(vae_encode_precision="fp8")

@@ -236,6 +236,15 @@ def advanced_controlnet_installed() -> bool:
     return "ACN_AdvancedControlNetApply" in getattr(comfy_nodes, "NODE_CLASS_MAPPINGS", {})
 
 
+AUTO_CONTEXT_LENGTH = 16  # AnimateDiff motion modules are trained on 16 frames
+
+
+def has_motion_module(model: Any) -> bool:
+    """Whether AnimateDiff-Evolved injected a motion module into the model (frames are then coupled)."""
+    additional = getattr(model, "additional_models", None)
+    return bool(isinstance(additional, dict) and additional.get("ADE"))
+
+
 def has_own_context_windows(model: Any) -> bool:
     """Whether the model already samples long clips in windows: ComfyUI's context handler
     (Context Windows node) or AnimateDiff-Evolved's context options."""
@@ -331,6 +340,8 @@ class ComfySamplingBackend:
         self.refiner_ratio = refiner_ratio
         self.scheduler_func = scheduler_func
         own_windows = has_own_context_windows(model)
+        if context_length < 0:  # auto: windows only where frames are coupled by a motion module
+            context_length = AUTO_CONTEXT_LENGTH if has_motion_module(model) else 0
         self.context_length = 0 if own_windows else context_length
         self.context_overlap = context_overlap
         if own_windows and context_length:

@@ -62,8 +62,8 @@ def detailer_inputs(
                                              "tooltip": "union: one crop region for the whole clip (as Impact). tracked: a smaller window that follows the subject frame by frame, so a moving subject is sampled larger."}),
             "track_smoothing": ("FLOAT", {"default": 2.0, "min": 0.0, "max": 30.0, "step": 0.5,
                                           "tooltip": "tracked mode: how many frames the window's path is smoothed over (removes detector jitter)."}),
-            "context_length": ("INT", {"default": context_length_default, "min": 0, "max": 4096, "step": 1,
-                                       "tooltip": "Sample clips longer than this many frames in overlapping windows, cross-faded (0 = all frames at once). Ignored when the model has its own context windows (AnimateDiff-Evolved context options)."}),
+            "context_length": ("INT", {"default": context_length_default, "min": -1, "max": 4096, "step": 1,
+                                       "tooltip": "Sample clips longer than this many frames in overlapping windows, cross-faded. 0 = all frames at once; -1 = auto: 16 when the model carries an AnimateDiff motion module, else all at once. Ignored when the model has its own context windows (AnimateDiff-Evolved context options)."}),
             "context_overlap": ("INT", {"default": 4, "min": 0, "max": 4095, "step": 1,
                                         "tooltip": "Frames shared by neighbouring windows, blended so no seam shows."}),
             "vae_encode_precision": (list(comfy.VAE_ENCODE_PRECISIONS), {"default": "auto",
@@ -87,7 +87,7 @@ class SEGSDetailerForAnimateDiff:
     FUNCTION = "doit"
     CATEGORY = f"{PACK_CATEGORY}/detailer"
     CROP_MODE_DEFAULT = "tracked"
-    CONTEXT_LENGTH_DEFAULT = 16  # AnimateDiff motion modules are trained on 16 frames
+    CONTEXT_LENGTH_DEFAULT = -1  # auto: windows of 16 frames for AnimateDiff models
 
     @classmethod
     def INPUT_TYPES(cls) -> dict[str, dict[str, tuple]]:
@@ -178,7 +178,7 @@ def prepare_pass(
         raise ValueError(
             f"vae_encode_precision '{sampling.vae_encode_precision}' is not one of {', '.join(comfy.VAE_ENCODE_PRECISIONS)}"
         )
-    if sampling.context_length and not 0 <= sampling.context_overlap < sampling.context_length:
+    if sampling.context_length > 0 and not 0 <= sampling.context_overlap < sampling.context_length:
         raise ValueError(
             f"context_overlap must be at least 0 and less than context_length ({sampling.context_length}), "
             f"got {sampling.context_overlap}: lower the overlap or raise the length"
@@ -261,7 +261,7 @@ class DetailerForEachPipeForAnimateDiff:
     FUNCTION = "doit"
     CATEGORY = f"{PACK_CATEGORY}/detailer"
     CROP_MODE_DEFAULT = "tracked"
-    CONTEXT_LENGTH_DEFAULT = 16
+    CONTEXT_LENGTH_DEFAULT = -1
 
     @classmethod
     def INPUT_TYPES(cls) -> dict[str, dict[str, tuple]]:

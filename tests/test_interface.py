@@ -158,7 +158,7 @@ def test_crop_mode_is_union_on_impact_ids_and_tracked_on_ours():
         assert alias.INPUT_TYPES()["optional"]["crop_mode"][1]["default"] == "union"
         assert list(alias.INPUT_TYPES()["optional"])[-5:] == ["crop_mode", "track_smoothing", "context_length", "context_overlap",
                                                               "vae_encode_precision"]
-        assert ours.INPUT_TYPES()["optional"]["context_length"][1]["default"] == 16
+        assert ours.INPUT_TYPES()["optional"]["context_length"][1]["default"] == -1, "auto"
         assert alias.INPUT_TYPES()["optional"]["context_length"][1]["default"] == 0, "Impact's node samples all frames at once"
 
 

@@ -162,13 +162,14 @@ def make_clip(seg_type, frames: int, size: int):
     return clip, segs
 
 
-def run_once(node, model, vae, clip_model, positive, negative, frames, segs, extra: dict) -> tuple[float, Timers, int]:
+def run_once(node, model, vae, clip_model, positive, negative, frames, segs, extra: dict,
+             guide_size: float = 256) -> tuple[float, Timers, int]:
     import torch
 
     timers = Timers()
     with instrumented(model, vae, timers) as patched, PeakMemory() as memory, torch.inference_mode():
         started = time.perf_counter()
-        node.doit(frames, segs, 256, True, 768, 42, 4, 8.0, "euler", "normal", 0.5,
+        node.doit(frames, segs, guide_size, True, 768, 42, 4, 8.0, "euler", "normal", 0.5,
                   (patched, clip_model, vae, positive, negative), refiner_ratio=0.2, noise_mask_feather=0, **extra)
         wall = time.perf_counter() - started
     return wall, timers, memory.growth
@@ -192,12 +193,45 @@ def table(rows: list[Row], impact: dict[tuple[int, int], Row]) -> str:
     return "\n".join(lines)
 
 
+def tracking_table(harness, node, model, vae, clip_model, positive, negative, frames: int = 16, size: int = 256) -> str:
+    """Union against tracked crops on a subject crossing the frame, same guide_size and max_size:
+    the subject's scale at sampling time, wall time, and the window path's jitter."""
+    import torch
+
+    enhance = harness.pack_module("core.enhance")
+    mask_segs = harness.pack_module("core.mask_segs")
+    tracking = harness.pack_module("core.tracking")
+    regions = harness.pack_module("core.regions")
+    generator = torch.Generator().manual_seed(0)
+    clip = torch.rand(frames, size, size, 3, generator=generator) * 0.3 + 0.35
+    masks = torch.zeros(frames, size, size)
+    for i in range(frames):  # a 40x48 subject crossing left to right with a little detector jitter
+        x = 8 + i * (size - 56) // (frames - 1) + int(torch.randint(-2, 3, (1,), generator=generator))
+        masks[i, 100:148, x : x + 40] = 1.0
+    segs = mask_segs.masks_to_segs(masks, mask_segs.MaskToSegsOptions(crop_factor=1.5, drop_size=4, label="face"))
+    lines = ["| crop mode | crop or window px | sampled px | subject scale | wall s | window jitter px/frame^2 |",
+             "|---|---|---|---|---|---|"]
+    for mode in ("union", "tracked"):
+        settings = enhance.DetailSettings(256, True, 768, 42, 0, False, mode, 2.0)
+        (fitted,) = regions.fit_segs(segs, size, size)
+        plan = enhance.plan_seg(fitted, settings, frames)
+        wall, _, _ = run_once(node, model, vae, clip_model, positive, negative, clip, segs,
+                              {"crop_mode": mode, "context_length": 0})
+        jitter = tracking.path_jitter(plan.windows)
+        lines.append(f"| {mode} | {plan.windows.width}x{plan.windows.height} | {plan.size.width}x{plan.size.height} | "
+                     f"{plan.size.width / plan.windows.width:.2f} | {wall:.1f} | {jitter:.2f} |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--frames", type=int, nargs="*", default=[8, 16, 32])
     parser.add_argument("--large", type=int, default=512, help="side of the larger clip (16 frames); 0 to skip")
     parser.add_argument("--long", action="store_true", help="also the long-clip table: 32..256 frames, windows on")
     parser.add_argument("--no-impact", action="store_true")
+    parser.add_argument("--long-guide", type=float, default=64,
+                        help="guide_size of the long-clip runs (64 samples the 101x79 crop at its own size)")
+    parser.add_argument("--tracking", action="store_true", help="also union vs tracked crops on a subject crossing the frame")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     log.setLevel(logging.INFO)
@@ -228,7 +262,7 @@ def main(argv: list[str] | None = None) -> int:
     ours = harness.node_class(harness_module.OUR_DETAILER)()
     theirs = harness.node_class(harness_module.IMPACT_DETAILER)() if harness_module.IMPACT_LINK_NAME in packs else None
     compat = {"crop_mode": "union", "context_length": 0}
-    own_defaults = {"crop_mode": "tracked", "context_length": 16}
+    own_defaults = {"crop_mode": "tracked", "context_length": -1}  # our id's defaults
 
     sizes = [(frames, 256) for frames in args.frames] + ([(16, args.large)] if args.large else [])
     rows: list[Row] = []
@@ -257,15 +291,21 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(table(rows, impact_rows))
 
+    if args.tracking:
+        print()
+        print(tracking_table(harness, ours, model, vae, clip_model, positive, negative))
+
     if args.long:
         long_rows = []
         for frames in (32, 64, 128, 256):
             clip, segs = make_clip(seg_type, frames, 256)
             wall, timers, growth = run_once(ours, model, vae, clip_model, positive, negative, clip, segs,
-                                            {"crop_mode": "union", "context_length": 16, "context_overlap": 4})
+                                            {"crop_mode": "union", "context_length": 16, "context_overlap": 4},
+                                            guide_size=args.long_guide)
             long_rows.append(Row("ours, windows 16/4", frames, 256, wall, timers, growth))
             log.info("long %d: %.1fs +%d MB", frames, wall, growth // 2**20)
         print()
+        print(f"Long clips, frame windows of 16 with overlap 4, guide_size {args.long_guide:g}:")
         print(table(long_rows, {}))
     os._exit(0)  # Impact leaves a non-daemon thread behind
 

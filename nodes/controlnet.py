@@ -37,6 +37,7 @@ class SegControlNet:
         self.control_image = control_image
         self.vae = vae
         self.previous = previous
+        self.accepts_windows = previous is None or getattr(previous, "accepts_windows", False)  # tracked crops only if the whole chain follows them
 
     def hint_for(self, image: torch.Tensor, windows: CropWindows | None) -> torch.Tensor:
         """The hint frames ``[F, h, w, 3]`` for crops ``image`` ``[F, h, w, 3]``."""

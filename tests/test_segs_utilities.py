@@ -105,3 +105,15 @@ def test_preview_shows_every_segs_frames_letterboxed():
     assert preview.shape == (6, 32, 32, 3)
     assert float(preview[0, :, :4].abs().sum()) == 0.0, "letterbox bars at the sides of a tall crop"
     assert preview_crops(((48, 64), []), frames, 16).shape == (1, 16, 16, 3)
+
+
+def test_a_chain_follows_tracked_windows_only_if_every_wrapper_can():
+    class ForeignWrapper:  # another pack's wrapper: cuts its hint at the crop region
+        def apply(self, positive, negative, image, mask=None, use_acn=False):
+            return positive, negative, [image]
+
+    ours_alone = SegControlNet(FakeControlNet(), 1.0, 0.0, 1.0, (0, 0, 10, 10), (40, 40))
+    over_ours = SegControlNet(FakeControlNet(), 1.0, 0.0, 1.0, (0, 0, 10, 10), (40, 40), previous=ours_alone)
+    over_foreign = SegControlNet(FakeControlNet(), 1.0, 0.0, 1.0, (0, 0, 10, 10), (40, 40), previous=ForeignWrapper())
+    assert ours_alone.accepts_windows and over_ours.accepts_windows
+    assert not over_foreign.accepts_windows

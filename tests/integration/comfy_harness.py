@@ -7,7 +7,7 @@ so the test modules collect without ComfyUI. What ``boot`` does mirrors ComfyUI 
 * no CLI parsing; ``--cpu`` and ``--disable-api-nodes`` set before ``comfy.model_management``
   is imported;
 * input/output/temp/user folders in a scratch directory; the checkpoints under test added
-  to the ``checkpoints`` search path;
+  to the ``checkpoints`` search path, the ControlNets under test to the ``controlnet`` one;
 * a scratch ``custom_nodes`` folder holding symlinks to exactly the packs wanted (this
   repository as ``comfyui-animatediff-detailer``, the test fixture pack, and Impact Pack /
   AnimateDiff-Evolved when asked for) is the only custom-node folder ComfyUI scans;
@@ -50,6 +50,7 @@ FIXTURE_LINK_NAME = "adtest-fixture-pack"
 IMPACT_LINK_NAME = "ComfyUI-Impact-Pack"
 ADE_LINK_NAME = "ComfyUI-AnimateDiff-Evolved"
 CHECKPOINT_NAME = "adtest-tiny-sd15.safetensors"  # the tiny checkpoint's name in the checkpoints folder
+CONTROLNET_NAME = "adtest-tiny-controlnet-sd15.safetensors"  # the tiny ControlNet's name in the controlnet folder
 
 # Files that identify a pack whatever its folder is called.
 IMPACT_MARKER = os.path.join("modules", "impact", "impact_pack.py")
@@ -60,10 +61,19 @@ OUR_DETAILER = OUR_PREFIX + "SEGSDetailerForAnimateDiff"
 OUR_MASK_TO_SEGS = OUR_PREFIX + "MaskToSEGS"
 OUR_PASTE = OUR_PREFIX + "SEGSPaste"
 OUR_TO_BASIC_PIPE = OUR_PREFIX + "ToBasicPipe"
+OUR_FROM_BASIC_PIPE = OUR_PREFIX + "FromBasicPipe"
+OUR_CONTROLNET_FOR_SEGS = OUR_PREFIX + "ControlNetForSEGS"
+OUR_DETAIL_AND_PASTE = OUR_PREFIX + "DetailerForEachPipeForAnimateDiff"
+OUR_FILTER_BY_LABEL = OUR_PREFIX + "SEGSFilterByLabel"
+OUR_FILTER_BY_SIZE = OUR_PREFIX + "SEGSFilterBySize"
+OUR_ORDER = OUR_PREFIX + "SEGSOrder"
+OUR_PREVIEW = OUR_PREFIX + "SEGSPreview"
 IMPACT_DETAILER = "SEGSDetailerForAnimateDiff"
 IMPACT_MASK_TO_SEGS = "MaskToSEGS_for_AnimateDiff"
 IMPACT_PASTE = "SEGSPaste"
 IMPACT_TO_BASIC_PIPE = "ToBasicPipe"
+IMPACT_CONTROLNET_SEGS = "ImpactControlNetApplyAdvancedSEGS"
+IMPACT_SEGS_CONCAT = "ImpactSEGSConcat"
 
 log = logging.getLogger("comfy_harness")
 
@@ -218,11 +228,13 @@ class ComfyHarness:
     """One headless ComfyUI in this process, with the given packs loaded from a scratch custom_nodes folder."""
 
     def __init__(self, comfy_path: str | os.PathLike, work_dir: str | os.PathLike,
-                 packs: dict[str, str | os.PathLike], checkpoint_dirs: list[str | os.PathLike] = ()) -> None:
+                 packs: dict[str, str | os.PathLike], checkpoint_dirs: list[str | os.PathLike] = (),
+                 controlnet_dirs: list[str | os.PathLike] = ()) -> None:
         self.comfy_path = Path(comfy_path).resolve()
         self.work_dir = Path(work_dir)
         self.packs = {name: Path(path) for name, path in packs.items()}
         self.checkpoint_dirs = [Path(p) for p in checkpoint_dirs]
+        self.controlnet_dirs = [Path(p) for p in controlnet_dirs]
         self.custom_nodes_dir = self.work_dir / "custom_nodes"
         self.loop: asyncio.AbstractEventLoop | None = None
         self.server = None
@@ -277,6 +289,8 @@ class ComfyHarness:
         folder_paths.folder_names_and_paths["custom_nodes"] = ([str(self.custom_nodes_dir)], set())
         for directory in self.checkpoint_dirs:
             folder_paths.add_model_folder_path("checkpoints", str(directory), is_default=True)
+        for directory in self.controlnet_dirs:  # what ControlNetLoader lists and loads
+            folder_paths.add_model_folder_path("controlnet", str(directory), is_default=True)
 
         import server
 
@@ -402,7 +416,7 @@ class ComfyHarness:
         ``check`` raises AssertionError with ComfyUI's error text when validation or execution fails;
         ``label`` records the run's duration in ``self.timings``; ``extra_data`` is what the frontend
         sends with a prompt (e.g. ``preview_method``). Outputs that hold models (MODEL, CLIP, VAE,
-        BASIC_PIPE) are dropped unless ``keep_models``, so kept results do not keep models in memory.
+        CONTROL_NET, BASIC_PIPE) are dropped unless ``keep_models``, so kept results do not keep models in memory.
         """
         import comfy.model_management
         import execution
@@ -457,10 +471,10 @@ class ComfyHarness:
 
 
 def _holds_model(value: Any, depth: int = 0) -> bool:
-    """Whether a node output is or contains a ModelPatcher, CLIP or VAE."""
+    """Whether a node output is or contains a ModelPatcher, CLIP, VAE or ControlNet."""
     if depth > 3:
         return False
-    if any(hasattr(value, attr) for attr in ("model_options", "cond_stage_model", "first_stage_model")):
+    if any(hasattr(value, attr) for attr in ("model_options", "cond_stage_model", "first_stage_model", "control_model")):
         return True
     if isinstance(value, (list, tuple)):
         return any(_holds_model(item, depth + 1) for item in value)

@@ -5,12 +5,13 @@ installed packs (e.g. "Impact Pack absent") cannot share the test session's proc
 
     python comfy_runner.py SPEC.json RESULT.json
 
-SPEC: ``comfy_path``, ``work_dir``, ``packs`` (link name -> folder), ``checkpoint_dirs``,
+SPEC: ``comfy_path``, ``work_dir``, ``packs`` (link name -> folder), ``checkpoint_dirs``, ``controlnet_dirs``,
 ``inspect_ids`` (node ids to describe), ``graph`` (API prompt; a node may carry
 ``"_alternatives": [class_type, ...]`` used in order when its class_type is not
 registered), ``validate_only`` (prompts to validate without running), ``fetch``
 (``{name: [node_id, slot]}`` outputs to save with torch.save).
-RESULT: JSON describing all of it; saved tensors go to ``work_dir``.
+RESULT: JSON describing all of it (with ``output_files``: what output nodes such as SaveImage
+wrote to the output folder); saved tensors go to ``work_dir``.
 """
 
 from __future__ import annotations
@@ -92,7 +93,8 @@ def main(spec_path: str, result_path: str) -> int:
         spec = json.load(f)
     result: dict = {"ok": False}
     try:
-        harness = ComfyHarness(spec["comfy_path"], spec["work_dir"], spec["packs"], spec.get("checkpoint_dirs", []))
+        harness = ComfyHarness(spec["comfy_path"], spec["work_dir"], spec["packs"], spec.get("checkpoint_dirs", []),
+                               spec.get("controlnet_dirs", []))
         harness.boot()
         result["boot_seconds"] = harness.boot_seconds
         result["loaded_packs"] = sorted(harness.loaded_pack_dirs())
@@ -132,6 +134,10 @@ def main(spec_path: str, result_path: str) -> int:
                         torch.save(plain(value), path)
                         saved[name] = {"path": path, "summary": summarize(value)}
                 result["saved"] = saved
+                output_dir = os.path.join(spec["work_dir"], "output")  # the harness's output folder
+                result["output_files"] = sorted(
+                    os.path.relpath(os.path.join(root, name), output_dir)
+                    for root, _dirs, names in os.walk(output_dir) for name in names)
         result["ok"] = True
     except BaseException as error:  # report everything to the test, which shows it
         result["exception"] = "".join(traceback.format_exception(error))

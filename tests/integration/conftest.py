@@ -4,7 +4,7 @@ The tier runs only when ``COMFYUI_PATH`` points at a ComfyUI checkout (0.29); wi
 every test here is skipped with one reason. ComfyUI is imported only inside the session
 fixture, so collection never needs it. One ComfyUI is booted per pytest session, with this
 repository, the fixture pack and (when installed in ``$COMFYUI_PATH/custom_nodes``) Impact
-Pack and AnimateDiff-Evolved.
+Pack and AnimateDiff-Evolved; the tiny checkpoint and the tiny ControlNet are in its model folders.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import pytest
 from comfy_harness import (
     ADE_LINK_NAME,
     CHECKPOINT_NAME,
+    CONTROLNET_NAME,
     ADE_MARKER,
     FIXTURE_LINK_NAME,
     FIXTURE_PACK_DIR,
@@ -102,14 +103,32 @@ def checkpoints_dir(tmp_path_factory, tiny_checkpoint) -> Path:
 
 
 @pytest.fixture(scope="session")
-def comfy(comfy_root, installed_packs, checkpoints_dir, tmp_path_factory) -> ComfyHarness:
+def tiny_controlnet() -> str:
+    from tiny_controlnet import ensure_tiny_controlnet
+
+    started = time.perf_counter()
+    path = ensure_tiny_controlnet()
+    REPORT["timings"].append(("tiny ControlNet ready", time.perf_counter() - started))
+    return path
+
+
+@pytest.fixture(scope="session")
+def controlnet_dir(tmp_path_factory, tiny_controlnet) -> Path:
+    """A ``controlnet`` model folder holding the tiny ControlNet as CONTROLNET_NAME."""
+    directory = tmp_path_factory.mktemp("controlnet")
+    (directory / CONTROLNET_NAME).symlink_to(tiny_controlnet)
+    return directory
+
+
+@pytest.fixture(scope="session")
+def comfy(comfy_root, installed_packs, checkpoints_dir, controlnet_dir, tmp_path_factory) -> ComfyHarness:
     """ComfyUI booted in this process with our pack, the fixture pack and the installed third-party packs."""
     packs = {PACK_LINK_NAME: REPO_ROOT, FIXTURE_LINK_NAME: FIXTURE_PACK_DIR}
     if installed_packs["impact"] is not None:
         packs[IMPACT_LINK_NAME] = installed_packs["impact"]
     if installed_packs["animatediff"] is not None:
         packs[ADE_LINK_NAME] = installed_packs["animatediff"]
-    harness = ComfyHarness(comfy_root, tmp_path_factory.mktemp("comfyui"), packs, [checkpoints_dir])
+    harness = ComfyHarness(comfy_root, tmp_path_factory.mktemp("comfyui"), packs, [checkpoints_dir], [controlnet_dir])
     harness.boot()
     harness.timings = REPORT["timings"]
     REPORT["timings"].append((f"ComfyUI boot with {', '.join(sorted(packs))}", harness.boot_seconds))

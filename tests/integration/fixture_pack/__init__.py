@@ -7,7 +7,8 @@ for users. Nodes:
 * ``TestBoxMask``: a rectangle MASK, e.g. for ConditioningSetMask.
 * ``TestRecordingModel``: a clone of a MODEL whose sampling calls, UNet calls and
   conditioning batches are recorded (``TestRecordingModel.RECORDER``), optionally
-  requesting a cancel after a number of UNet calls.
+  requesting a cancel after a number of UNet calls. Conditioning batches include each
+  cond's ControlNet chain (hint, strength, range); UNet calls the ControlNet residuals they got.
 * ``TestRecordingVAE``: a VAE that records its encode/decode calls and can request a cancel
   during one of them.
 * ``TestSink``: an output node taking anything the tests want ComfyUI to compute.
@@ -117,6 +118,33 @@ def _record_outer_sample(tag):
     return wrapper
 
 
+def _describe_control(control):
+    """A ControlNet chain on a cond (``cond["control"]``), outermost first: type, hint, strength, range."""
+    chain = []
+    while control is not None and len(chain) < 16:
+        hint = getattr(control, "cond_hint_original", None)
+        chain.append({
+            "type": type(control).__name__,
+            "hint": hint.detach().to("cpu", torch.float32).clone() if isinstance(hint, torch.Tensor) else None,
+            "strength": getattr(control, "strength", None),
+            "range": tuple(getattr(control, "timestep_percent_range", ()) or ()),
+        })
+        control = getattr(control, "previous_controlnet", None)
+    return chain
+
+
+def _describe_control_residuals(control):
+    """What a UNet call got from the ControlNets (``c["control"]``): residual counts and their size."""
+    if not control:
+        return None
+    tensors = [t for key in ("input", "middle", "output") for t in control.get(key) or [] if t is not None]
+    return {
+        "counts": {key: sum(1 for t in control.get(key) or [] if t is not None) for key in ("input", "middle", "output")},
+        "max_abs": max((float(t.detach().abs().max()) for t in tensors), default=0.0),
+        "finite": all(bool(torch.isfinite(t).all()) for t in tensors),
+    }
+
+
 def _record_cond_batch(tag):
     def wrapper(executor, model, conds, x_in, timestep, model_options):
         entries = []
@@ -128,6 +156,7 @@ def _record_cond_batch(tag):
                     "mask": None if mask is None else mask.detach().to("cpu", torch.float32).clone(),
                     "area": cond.get("area"),
                     "strength": cond.get("strength", 1.0),
+                    "control": _describe_control(cond.get("control")),
                 })
             entries.append(items)
         RECORDER.cond_batches.append({
@@ -156,6 +185,7 @@ def _record_unet(tag, interrupt_after_calls, previous):
             "ad_full_length": None if ad_params is None else ad_params.get("full_length"),
             "ad_sub_idxs": None if (ad_params or {}).get("sub_idxs") is None else list(ad_params["sub_idxs"]),
             "after_interrupt": RECORDER.interrupt_requested_at is not None,
+            "control": _describe_control_residuals(c.get("control")),
             "time": time.perf_counter(),
         })
         if interrupt_after_calls and state["calls"] == interrupt_after_calls:

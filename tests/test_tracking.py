@@ -9,7 +9,6 @@ from test_enhance import CONDS, solid_frames
 from animatediff_detailer.core.enhance import DetailSettings, detail_segs
 from animatediff_detailer.core.mask_segs import MaskToSegsOptions, masks_to_segs
 from animatediff_detailer.core.paste import paste_segs
-from animatediff_detailer.core.segs import SEG
 from animatediff_detailer.core.tracking import fill_missing, path_jitter, smooth_path, tracked_windows
 from animatediff_detailer.core.windows import CropWindows
 

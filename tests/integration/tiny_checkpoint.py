@@ -389,25 +389,30 @@ def _is_complete_safetensors(path: Path) -> bool:
     return bool(ends) and size == 8 + header_len + max(ends)
 
 
-def _write_checkpoint(path: Path, vae: VaeKind, version: str) -> None:
-    from safetensors.torch import save_file  # only needed to (re)build the file
+def write_safetensors_atomically(path: Path, tensors: dict[str, torch.Tensor], metadata_key: str, info: dict) -> None:
+    """Write ``tensors`` to ``path`` through a temporary file renamed into place.
 
-    log.info("Building tiny SD1.5 checkpoint (%s VAE) at %s", vae, path)
-    tensors = build_state_dict(vae)
-    # A single metadata entry: safetensors writes several in hash-map order, which would
-    # make otherwise identical files differ byte for byte.
-    info = {"layout": version, "vae": vae, "about": "random-weight SD1.5 layout for integration tests"}
-    metadata = {"tiny_sd15": json.dumps(info, sort_keys=True)}
+    A single metadata entry (``metadata_key`` -> ``info`` as JSON): safetensors writes several in
+    hash-map order, which would make otherwise identical files differ byte for byte.
+    """
+    from safetensors.torch import save_file  # only needed to (re)build a file
+
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
-        save_file(tensors, tmp_name, metadata=metadata)
+        save_file(tensors, tmp_name, metadata={metadata_key: json.dumps(info, sort_keys=True)})
         os.chmod(tmp_name, 0o644)  # mkstemp creates 0600
         os.replace(tmp_name, path)
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)
         raise
     log.info("Wrote %s (%.1f MB)", path, path.stat().st_size / 1e6)
+
+
+def _write_checkpoint(path: Path, vae: VaeKind, version: str) -> None:
+    log.info("Building tiny SD1.5 checkpoint (%s VAE) at %s", vae, path)
+    info = {"layout": version, "vae": vae, "about": "random-weight SD1.5 layout for integration tests"}
+    write_safetensors_atomically(path, build_state_dict(vae), "tiny_sd15", info)
 
 
 def ensure_tiny_checkpoint(cache_dir: str | os.PathLike[str] | None = None, *, vae: VaeKind = "kl") -> str:

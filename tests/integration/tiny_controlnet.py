@@ -40,13 +40,13 @@ import json
 import logging
 import math
 import os
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import torch
 
 from tiny_checkpoint import (
+    write_safetensors_atomically,
     CONTEXT_DIM,
     IMAGE_CHANNELS,
     LATENT_CHANNELS,
@@ -151,22 +151,9 @@ def build_state_dict() -> dict[str, torch.Tensor]:
 
 
 def _write(path: Path, version: str) -> None:
-    from safetensors.torch import save_file  # only needed to (re)build the file
-
     log.info("Building tiny SD1.5 ControlNet at %s", path)
-    tensors = build_state_dict()
     info = {"layout": version, "about": "random-weight SD1.5 ControlNet for the tiny test checkpoint"}
-    metadata = {"tiny_controlnet_sd15": json.dumps(info, sort_keys=True)}  # one entry: byte-identical files
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        save_file(tensors, tmp_name, metadata=metadata)
-        os.chmod(tmp_name, 0o644)  # mkstemp creates 0600
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
-    log.info("Wrote %s (%.1f MB)", path, path.stat().st_size / 1e6)
+    write_safetensors_atomically(path, build_state_dict(), "tiny_controlnet_sd15", info)
 
 
 def ensure_tiny_controlnet(cache_dir: str | os.PathLike[str] | None = None) -> str:

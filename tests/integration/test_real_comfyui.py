@@ -782,3 +782,19 @@ def test_with_a_broken_impact_install_our_pack_keeps_impacts_ids_free(broken_imp
 def test_with_a_broken_impact_install_a_saved_impact_workflow_still_validates(broken_impact):
     (saved,) = broken_impact["validate_only"]
     assert saved.get("valid"), saved.get("error")
+
+
+def test_windowed_sampling_with_one_window_equals_unwindowed(comfy):
+    """A context_length at least the clip's length is one window: the result is the unwindowed one,
+    bit for bit (same noise, same single sampling call)."""
+    clip, detail = ClipSettings(frames=6), DetailSettings(steps=2)
+    results = {}
+    for label, extra in (("off", {"context_length": 0}), ("one window", {"context_length": 6, "context_overlap": 2}),
+                         ("longer", {"context_length": 16, "context_overlap": 4})):
+        pipeline = build_pipeline(comfy, clip=clip, detail=detail, record_tag="base", detailer_extra=extra)
+        recorded = run_recorded(comfy, pipeline, f"windows {label} (6 frames)")
+        assert len(recorded.sample_calls) == 1 and recorded.sample_calls[0]["latent_shape"][0] == clip.frames
+        (seg,) = recorded.segs()[1]
+        results[label] = torch.as_tensor(seg.cropped_image)
+    assert torch.equal(results["off"], results["one window"])
+    assert torch.equal(results["off"], results["longer"])

@@ -111,14 +111,19 @@ class SegPlan:
 
 
 def plan_seg(fitted: FittedSeg, settings: DetailSettings, frame_count: int, stride: int = VAE_STRIDE) -> SegPlan:
-    """The crop windows and sampling size of a usable SEG (sampling sides are multiples of ``stride``)."""
+    """The crop windows and sampling size of a usable SEG (sampling sides are multiples of ``stride``).
+
+    A mask whose frame count fits neither the clip nor one frame is an error here, before any
+    model work.
+    """
+    mask = masks_for_frames(fitted.mask, frame_count, f"{fitted.name} cropped_mask")
+    tracked = settings.crop_mode == "tracked"
     wrapper = getattr(fitted.seg, "control_net_wrapper", None)
-    if settings.crop_mode == "tracked" and wrapper is not None and not getattr(wrapper, "accepts_windows", False):
+    if tracked and wrapper is not None and not getattr(wrapper, "accepts_windows", False):
         # another pack's ControlNet wrapper cuts its hint at the crop region: keep that crop
         log.info("%s: its ControlNet wrapper cannot follow a tracked crop; using the union crop", fitted.name)
-        windows, subject_size = CropWindows.fixed(fitted.rect, frame_count), rect_size(fitted.bbox)
-    elif settings.crop_mode == "tracked":
-        mask = masks_for_frames(fitted.mask, frame_count, f"{fitted.name} cropped_mask")
+        tracked = False
+    if tracked:
         windows, subject_size = tracked_windows(mask, fitted.rect, fitted.bbox, frame_count, settings.track_smoothing)
     else:
         windows, subject_size = CropWindows.fixed(fitted.rect, frame_count), rect_size(fitted.bbox)
@@ -214,9 +219,6 @@ def _plan_all(frames: torch.Tensor, segs: Any, settings: DetailSettings, stride:
     """Fit the SEGS to the frames and plan every usable one; mask-count errors surface here, before model work."""
     frame_count, frame_h, frame_w = frames.shape[:3]
     fitted = fit_segs(segs, frame_h, frame_w)
-    for item in fitted:
-        if item.usable:
-            masks_for_frames(item.mask, frame_count, f"{item.name} cropped_mask")
     plans = {item.index: plan_seg(item, settings, frame_count, stride) for item in fitted if item.usable}
     return fitted, plans
 

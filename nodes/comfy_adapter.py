@@ -297,8 +297,6 @@ class ComfySamplingBackend:
     noise does not depend on the window it falls in.
     """
 
-    stride = 8
-
     def __init__(
         self,
         model: Any,
@@ -390,8 +388,6 @@ class ComfySamplingBackend:
     def _encode_in_bf16(self, precision: str) -> bool:
         """bf16 encoding where it pays: asked for, or "auto" on a CPU VAE with native bf16 (ComfyUI
         itself runs the VAE in bf16 on GPUs that support it, but keeps fp32 on every CPU)."""
-        if precision not in VAE_ENCODE_PRECISIONS:
-            raise ValueError(f"vae_encode_precision '{precision}' is not one of {', '.join(VAE_ENCODE_PRECISIONS)}")
         dtype = getattr(self.vae, "vae_dtype", torch.float32)
         device = getattr(self.vae, "device", torch.device("cpu"))
         if precision == "fp32" or dtype != torch.float32 or not self._mm.is_device_cpu(device):
@@ -470,22 +466,22 @@ class ComfySamplingBackend:
         self._check_cancel()
         frame_count = latent.shape[0]
         noise = self._sample.prepare_noise(latent, seed)
+        sigmas = self.sigmas(self.model)
         windows = self.windows(frame_count)
         if len(windows) == 1:
-            return self._sample_clip(latent, noise, noise_mask, conditionings, seed)
+            return self._sample_clip(latent, noise, noise_mask, conditionings, seed, sigmas)
         log.info("sampling %d frames in %d windows of %d", frame_count, len(windows), self.context_length)
         result = torch.zeros_like(latent, dtype=torch.float32)
         for window, weight in zip(windows, crossfade_weights(windows, frame_count)):
             part = slice(window.start, window.stop)
             conds = Conditionings(*(conditioning_for_frames(c, window, frame_count) for c in (
                 conditionings.positive, conditionings.negative, conditionings.refiner_positive, conditionings.refiner_negative)))
-            sampled = self._sample_clip(latent[part], noise[part], noise_mask[part], conds, seed)
+            sampled = self._sample_clip(latent[part], noise[part], noise_mask[part], conds, seed, sigmas)
             result[part] += sampled.to(result) * weight.view(-1, 1, 1, 1).to(result)
         return result.to(latent.dtype)
 
     def _sample_clip(self, latent: torch.Tensor, noise: torch.Tensor, noise_mask: torch.Tensor,
-                     conditionings: Conditionings, seed: int) -> torch.Tensor:
-        sigmas = self.sigmas(self.model)
+                     conditionings: Conditionings, seed: int, sigmas: torch.Tensor) -> torch.Tensor:
         use_refiner = self.refiner_model is not None and conditionings.refiner_positive is not None
         if not use_refiner:
             base_sigmas, refiner_sigmas = sigmas, sigmas[-1:]

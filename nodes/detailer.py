@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -119,9 +119,10 @@ class SEGSDetailerForAnimateDiff:
         vae_encode_precision: str = "auto",
     ) -> tuple[Any, list[torch.Tensor]]:
         _, refined, cnet_images = run_pass(
-            type(self), image_frames, segs, basic_pipe, refiner_basic_pipe_opt,
+            image_frames, segs, basic_pipe, refiner_basic_pipe_opt,
             SamplingOptions(steps, cfg, sampler_name, scheduler, denoise, refiner_ratio, scheduler_func_opt,
-                            context_length, context_overlap, vae_encode_precision),
+                            self.CONTEXT_LENGTH_DEFAULT if context_length is None else context_length,
+                            context_overlap, vae_encode_precision),
             DetailSettings(guide_size, guide_size_for, max_size, seed, noise_mask_feather, seed_per_seg,
                            crop_mode or self.CROP_MODE_DEFAULT, track_smoothing),
         )
@@ -147,7 +148,7 @@ class SamplingOptions:
     denoise: float
     refiner_ratio: float | None = None
     scheduler_func: Any = None
-    context_length: int | None = None
+    context_length: int = 0
     context_overlap: int = 4
     vae_encode_precision: str = "auto"
 
@@ -198,7 +199,6 @@ def prepare_pass(
 
 
 def run_pass(
-    node_class: type,
     image_frames: torch.Tensor,
     segs: Any,
     basic_pipe: Any,
@@ -211,10 +211,8 @@ def run_pass(
     """Check the inputs and detail the SEGS (pasting each when ``paste_feather`` is given).
 
     Returns ``(frames, refined SEGS, cnet images)``; the cnet list is never empty (one black
-    image stands in). Unset context options take the node class's defaults.
+    image stands in).
     """
-    if sampling.context_length is None:
-        sampling = replace(sampling, context_length=node_class.CONTEXT_LENGTH_DEFAULT)
     prepared = prepare_pass(image_frames, segs, basic_pipe, refiner_basic_pipe, sampling, settings.noise_mask_feather)
     if prepared is None:
         return image_frames, segs, [empty_cnet_image()]
@@ -299,9 +297,10 @@ class DetailerForEachPipeForAnimateDiff:
             after_paste = getattr(detailer_hook, "post_paste", None)
             log.warning("detailer_hook: only its post_paste stage is applied by this node")
         frames, refined, cnet_images = run_pass(
-            type(self), image_frames, segs, basic_pipe, refiner_basic_pipe_opt,
+            image_frames, segs, basic_pipe, refiner_basic_pipe_opt,
             SamplingOptions(steps, cfg, sampler_name, scheduler, denoise, refiner_ratio, scheduler_func_opt,
-                            context_length, context_overlap, vae_encode_precision),
+                            self.CONTEXT_LENGTH_DEFAULT if context_length is None else context_length,
+                            context_overlap, vae_encode_precision),
             DetailSettings(guide_size, guide_size_for, max_size, seed, noise_mask_feather, seed_per_seg,
                            crop_mode or self.CROP_MODE_DEFAULT, track_smoothing),
             paste_feather=feather, after_paste=after_paste,

@@ -103,12 +103,3 @@ def _fit_seg(seg: Any, index: int, scale_x: float, scale_y: float, frame_w: int,
         seg = SEG(image, mask, seg.confidence, clamped, bbox, seg.label, getattr(seg, "control_net_wrapper", None))
     return FittedSeg(index, seg, clamped, bbox, mask)
 
-
-def segs_on_frames(segs: Any, frame_height: int, frame_width: int, what: str = "segs") -> tuple[tuple[int, int], list]:
-    """A SEGS in the coordinates of ``frame_width`` x ``frame_height`` frames.
-
-    Every SEG is rescaled and clamped as :func:`fit_segs` does; one without area
-    inside the frame is kept as it came.
-    """
-    fitted = fit_segs(segs, frame_height, frame_width, what)
-    return (frame_height, frame_width), [item.seg for item in fitted]

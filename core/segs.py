@@ -28,9 +28,6 @@ SEG = namedtuple(
     defaults=[None],
 )
 
-SEG_FIELDS = SEG._fields
-EMPTY_SEGS: tuple[tuple[int, int], list] = ((0, 0), [])
-
 
 def as_rect(value: Any, what: str) -> Rect:
     """Read a rectangle ``[x1, y1, x2, y2]`` (list, tuple, numpy or torch) as four ints."""

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from animatediff_detailer.core.regions import fit_segs, segs_on_frames
+from animatediff_detailer.core.regions import fit_segs
 from animatediff_detailer.core.segs import SEG, as_confidence, as_image_tensor, as_mask_tensor, unpack_segs
 
 # Impact Pack's SEG, as a separate namedtuple class: ours must read it and it must read ours.
@@ -97,5 +97,5 @@ def test_zero_area_region_is_unusable_and_unchanged(caplog):
 
 def test_unchanged_segs_keep_their_objects():
     seg = _seg((5, 5, 15, 25))
-    header, items = segs_on_frames(((40, 40), [seg]), 40, 40)
-    assert header == (40, 40) and items[0] is seg
+    (fitted,) = fit_segs(((40, 40), [seg]), 40, 40)
+    assert fitted.seg is seg and fitted.usable

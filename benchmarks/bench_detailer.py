@@ -103,23 +103,18 @@ def instrumented(model, vae, timers: Timers):
             timers.unet_batches.append(int(args["input"].shape[0]))
 
     patched.set_model_unet_function_wrapper(unet_wrapper)
-    encode, decode = vae.encode, vae.decode
 
-    def timed_encode(*args, **kwargs):
-        started = time.perf_counter()
-        try:
-            return encode(*args, **kwargs)
-        finally:
-            timers.encode += time.perf_counter() - started
+    def timed(method, field: str):
+        def call(*args, **kwargs):
+            started = time.perf_counter()
+            try:
+                return method(*args, **kwargs)
+            finally:
+                setattr(timers, field, getattr(timers, field) + time.perf_counter() - started)
 
-    def timed_decode(*args, **kwargs):
-        started = time.perf_counter()
-        try:
-            return decode(*args, **kwargs)
-        finally:
-            timers.decode += time.perf_counter() - started
+        return call
 
-    vae.encode, vae.decode = timed_encode, timed_decode
+    vae.encode, vae.decode = timed(vae.encode, "encode"), timed(vae.decode, "decode")
     try:
         yield patched
     finally:

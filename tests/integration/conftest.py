@@ -85,39 +85,43 @@ def installed_packs(comfy_root) -> dict[str, Path | None]:
     return {"impact": find_pack(custom_nodes, IMPACT_MARKER), "animatediff": find_pack(custom_nodes, ADE_MARKER)}
 
 
+def _timed_build(label: str, ensure) -> str:
+    started = time.perf_counter()
+    path = ensure()
+    REPORT["timings"].append((label, time.perf_counter() - started))
+    return path
+
+
+def _model_folder(tmp_path_factory, kind: str, name: str, target: str) -> Path:
+    """A scratch model folder of ``kind`` holding ``target`` under ``name``."""
+    directory = tmp_path_factory.mktemp(kind)
+    (directory / name).symlink_to(target)
+    return directory
+
+
 @pytest.fixture(scope="session")
 def tiny_checkpoint() -> str:
     from tiny_checkpoint import ensure_tiny_checkpoint
 
-    started = time.perf_counter()
-    path = ensure_tiny_checkpoint()
-    REPORT["timings"].append(("tiny checkpoint ready", time.perf_counter() - started))
-    return path
+    return _timed_build("tiny checkpoint ready", ensure_tiny_checkpoint)
 
 
 @pytest.fixture(scope="session")
 def checkpoints_dir(tmp_path_factory, tiny_checkpoint) -> Path:
-    directory = tmp_path_factory.mktemp("checkpoints")
-    (directory / CHECKPOINT_NAME).symlink_to(tiny_checkpoint)
-    return directory
+    return _model_folder(tmp_path_factory, "checkpoints", CHECKPOINT_NAME, tiny_checkpoint)
 
 
 @pytest.fixture(scope="session")
 def tiny_controlnet() -> str:
     from tiny_controlnet import ensure_tiny_controlnet
 
-    started = time.perf_counter()
-    path = ensure_tiny_controlnet()
-    REPORT["timings"].append(("tiny ControlNet ready", time.perf_counter() - started))
-    return path
+    return _timed_build("tiny ControlNet ready", ensure_tiny_controlnet)
 
 
 @pytest.fixture(scope="session")
 def controlnet_dir(tmp_path_factory, tiny_controlnet) -> Path:
     """A ``controlnet`` model folder holding the tiny ControlNet as CONTROLNET_NAME."""
-    directory = tmp_path_factory.mktemp("controlnet")
-    (directory / CONTROLNET_NAME).symlink_to(tiny_controlnet)
-    return directory
+    return _model_folder(tmp_path_factory, "controlnet", CONTROLNET_NAME, tiny_controlnet)
 
 
 @pytest.fixture(scope="session")

@@ -423,13 +423,20 @@ def ensure_tiny_checkpoint(cache_dir: str | os.PathLike[str] | None = None, *, v
     Concurrent callers are safe: each writes its own temporary file and renames it into place.
     """
     version = layout_hash(vae)
+    name = f"{FILE_STEM}-{'' if vae == 'kl' else vae + '-'}{version}.safetensors"
+    return ensure_cached_file(name, cache_dir, lambda path: _write_checkpoint(path, vae, version))
+
+
+def ensure_cached_file(name: str, cache_dir: str | os.PathLike[str] | None, build) -> str:
+    """Path of ``name`` in ``cache_dir`` (default :func:`default_cache_dir`), calling ``build(path)``
+    when the file is missing or damaged."""
     directory = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     directory.mkdir(parents=True, exist_ok=True)
-    path = directory / f"{FILE_STEM}-{'' if vae == 'kl' else vae + '-'}{version}.safetensors"
+    path = directory / name
     if path.is_file() and _is_complete_safetensors(path):
-        log.debug("Using cached tiny SD1.5 checkpoint %s", path)
+        log.debug("Using cached %s", path)
     else:
-        _write_checkpoint(path, vae, version)
+        build(path)
     return str(path)
 
 

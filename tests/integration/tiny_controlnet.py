@@ -46,6 +46,7 @@ from pathlib import Path
 import torch
 
 from tiny_checkpoint import (
+    ensure_cached_file,
     write_safetensors_atomically,
     CONTEXT_DIM,
     IMAGE_CHANNELS,
@@ -58,7 +59,6 @@ from tiny_checkpoint import (
     UNET_RES_BLOCKS,
     UNET_TIME_DIM,
     _conv,
-    _is_complete_safetensors,
     _linear,
     _make_tensor,
     _Param,
@@ -163,14 +163,7 @@ def ensure_tiny_controlnet(cache_dir: str | os.PathLike[str] | None = None) -> s
     each writes its own temporary file and renames it into place.
     """
     version = layout_hash()
-    directory = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / f"{FILE_STEM}-{version}.safetensors"
-    if path.is_file() and _is_complete_safetensors(path):
-        log.debug("Using cached tiny ControlNet %s", path)
-    else:
-        _write(path, version)
-    return str(path)
+    return ensure_cached_file(f"{FILE_STEM}-{version}.safetensors", cache_dir, lambda path: _write(path, version))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -78,7 +78,7 @@ def ays_sigmas(levels: Sequence[float], steps: int) -> torch.Tensor:
 def gits_sigmas(table: Sequence[Sequence[float]], steps: int) -> torch.Tensor:
     """GITS sigmas for ``steps`` steps from one coefficient's table (rows for 2..20 steps)."""
     if steps < 2:
-        raise ValueError("steps must be at least 2 with a GITS scheduler")
+        raise ValueError("steps must be at least 2 with a GITS scheduler: raise steps or pick another scheduler")
     if steps <= len(table) + 1:
         sigmas = torch.tensor(table[steps - 2], dtype=torch.float32)
     else:

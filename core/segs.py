@@ -8,7 +8,6 @@ below instead of trusting a field's type.
 
 from __future__ import annotations
 
-import logging
 from collections import namedtuple
 from collections.abc import Sequence
 from typing import Any
@@ -17,8 +16,6 @@ import numpy as np
 import torch
 
 from .geometry import Rect
-
-log = logging.getLogger(__name__)
 
 # Same fields, order and default as Impact Pack's SEG, so that either pack's
 # namedtuple is accepted by the other (both are read by attribute name).

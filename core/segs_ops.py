@@ -43,7 +43,7 @@ def order_segs(segs: Any, key: str, descending: bool, take: int) -> Any:
     """SEGS sorted by ``key`` (bbox area, confidence, left x, top y, width, height); the first
     ``take`` of them (0 keeps all)."""
     if key not in ORDER_KEYS:
-        raise ValueError(f"order key '{key}' is not one of {', '.join(ORDER_KEYS)}")
+        raise ValueError(f"order_by '{key}' is not one of {', '.join(ORDER_KEYS)}: pick one of those")
     header, items = unpack_segs(segs)
 
     def value(seg: Any) -> float:

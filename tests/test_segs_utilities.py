@@ -94,7 +94,7 @@ def test_filters_and_order():
     by_area = order_segs(segs, "area", True, 2)
     assert [s.crop_region for s in by_area[1]] == [(50, 50, 90, 90), (0, 0, 40, 20)]
     assert [s.confidence for s in order_segs(segs, "confidence", False, 0)[1]] == [0.3, 0.5, 0.9]
-    with pytest.raises(ValueError, match="order key 'size'"):
+    with pytest.raises(ValueError, match="order_by 'size' is not one of area, confidence"):
         order_segs(segs, "size", True, 0)
 
 

@@ -1,0 +1,91 @@
+"""The example tools without ComfyUI: the demo clip, the before/after strip, the runner's graph edits."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("PIL", reason="Pillow is needed by the example tools (pip install -r requirements.txt)")
+
+TOOLS = Path(__file__).resolve().parent.parent / "tools"
+
+
+def load_tool(name: str):
+    if name in sys.modules:
+        return sys.modules[name]
+    if str(TOOLS) not in sys.path:
+        sys.path.append(str(TOOLS))  # tools/ only: the pack folder itself never goes on sys.path
+    spec = importlib.util.spec_from_file_location(name, TOOLS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+example_clip = load_tool("example_clip")
+before_after = load_tool("before_after")
+
+
+def test_example_clip_subject_is_separable_by_the_workflows_threshold():
+    frames = example_clip.make_example_clip(frames=6, width=96, height=64)
+    assert frames.shape == (6, 64, 96, 3) and frames.dtype == np.uint8
+    green = frames[..., 1] / 255.0
+    subject = green > example_clip.MASK_THRESHOLD
+    assert not ((green > 0.4) & (green < 0.6)).any(), "no pixel may sit near the threshold"
+    areas = subject.sum(axis=(1, 2))
+    assert (areas > 50).all() and (areas.max() - areas.min()) <= 0.15 * areas.max()
+    centres = [np.argwhere(s)[:, 1].mean() for s in subject]
+    assert all(b > a for a, b in zip(centres, centres[1:])), "the subject moves left to right"
+
+
+def test_example_clip_round_trips_exactly_through_the_animated_webp(tmp_path):
+    from PIL import Image, ImageSequence
+
+    frames = example_clip.make_example_clip(frames=4, width=48, height=40)
+    path = example_clip.write_animated_webp(frames, tmp_path / "clip.webp")
+    read = np.stack([np.asarray(f.convert("RGB")) for f in ImageSequence.Iterator(Image.open(path))])
+    assert np.array_equal(read, frames)
+
+
+def test_example_clip_rejects_tiny_sizes():
+    with pytest.raises(ValueError, match="32x32"):
+        example_clip.make_example_clip(frames=2, width=16, height=16)
+
+
+def test_pick_frames_spreads_and_includes_ends():
+    assert before_after.pick_frames(16, 6) == [0, 3, 6, 9, 12, 15]
+    assert before_after.pick_frames(3, 6) == [0, 1, 2]
+    assert before_after.pick_frames(5, 1) == [0]
+
+
+def test_strip_shows_the_region_of_before_and_after():
+    before = np.zeros((8, 40, 50, 3), dtype=np.float32)
+    after = before.copy()
+    after[:, 10:20, 5:25] = 1.0
+    strip = np.asarray(before_after.before_after_strip(before, after, (5, 10, 25, 20), columns=4, tile_height=20))
+    tile_w = 40  # 20x10 region scaled to height 20
+    assert strip.shape[1] == before_after.LABEL_WIDTH + 4 * (tile_w + before_after.GAP)
+    top = strip[:20, before_after.LABEL_WIDTH:before_after.LABEL_WIDTH + tile_w]
+    bottom = strip[20 + before_after.GAP:40 + before_after.GAP, before_after.LABEL_WIDTH:before_after.LABEL_WIDTH + tile_w]
+    assert (top == 0).all() and (bottom == 255).all()
+
+
+def test_strip_rejects_mismatched_clips_and_empty_regions():
+    frames = np.zeros((2, 10, 10, 3), dtype=np.uint8)
+    with pytest.raises(ValueError, match="same shape"):
+        before_after.before_after_strip(frames, frames[:1], (0, 0, 5, 5))
+    with pytest.raises(ValueError, match="empty"):
+        before_after.before_after_strip(frames, frames, (8, 8, 8, 9))
+
+
+def test_segs_region_is_the_union_of_crop_regions():
+    seg = type("Seg", (), {})
+    a, b = seg(), seg()
+    a.crop_region, b.crop_region = (10, 20, 30, 40), (25, 5, 60, 30)
+    assert before_after.segs_region(((100, 80), [a, b]), pad=2) == (8, 3, 62, 42)
+    with pytest.raises(ValueError, match="empty"):
+        before_after.segs_region(((100, 80), []))

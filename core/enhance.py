@@ -198,6 +198,9 @@ def detail_seg(
     )
     latent = encode_in_batches(crops, width, height, backend)
     noise_mask = resize_masks(masks, height, width)
+    # Per-frame tensors are dropped as soon as they are used: on a long clip each is a sizeable
+    # share of the peak, which must not grow with the frame count more than the output does.
+    del crops, masks
     latent = backend.sample(latent, noise_mask, conds, settings.seed_for(fitted.index))
     del noise_mask
     refined = decode_in_batches(latent, windows.width, windows.height, backend)

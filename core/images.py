@@ -27,6 +27,9 @@ def resize_frames(frames: torch.Tensor, height: int, width: int) -> torch.Tensor
     return resized.clamp_(0.0, 1.0).permute(0, 2, 3, 1)
 
 
+CHECK_FRAMES_PER_CHUNK = 8
+
+
 def check_frames(frames: object, what: str = "image_frames") -> torch.Tensor:
     """Check an IMAGE batch: a float tensor ``[F, H, W, 3]`` with finite values.
 
@@ -44,9 +47,12 @@ def check_frames(frames: object, what: str = "image_frames") -> torch.Tensor:
         raise ValueError(f"{what} is empty: shape {tuple(frames.shape)}")
     if not frames.is_floating_point():
         raise ValueError(f"{what} must hold float values 0..1, got dtype {frames.dtype}")
-    finite = torch.isfinite(frames).flatten(1).all(dim=1)
-    if not bool(finite.all()):
-        bad = torch.nonzero(~finite).flatten().tolist()
+    bad: list[int] = []
+    for start in range(0, frames.shape[0], CHECK_FRAMES_PER_CHUNK):  # bounded temporaries on long clips
+        finite = torch.isfinite(frames[start : start + CHECK_FRAMES_PER_CHUNK]).flatten(1).all(dim=1)
+        if not bool(finite.all()):
+            bad.extend(start + i for i in torch.nonzero(~finite).flatten().tolist())
+    if bad:
         shown = ", ".join(str(i) for i in bad[:10]) + (" ..." if len(bad) > 10 else "")
         raise ValueError(f"{what} contains NaN or infinite values in frame(s) {shown}: fix the node that produced them")
     return frames

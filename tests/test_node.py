@@ -98,6 +98,18 @@ def test_nan_frames_are_reported_before_any_model_work():
         call(image_frames=frames)
 
 
+def test_non_finite_frames_are_found_in_every_chunk_of_a_long_clip():
+    from animatediff_detailer.core.images import CHECK_FRAMES_PER_CHUNK, check_frames
+
+    frames = torch.rand(3 * CHECK_FRAMES_PER_CHUNK + 2, 4, 4, 3)
+    bad = [CHECK_FRAMES_PER_CHUNK - 1, CHECK_FRAMES_PER_CHUNK + 3, 3 * CHECK_FRAMES_PER_CHUNK + 1]
+    for index in bad:
+        frames[index, 1, 2, 0] = float("nan")
+    with pytest.raises(ValueError, match=r"frame\(s\) " + ", ".join(str(i) for i in bad) + ":"):
+        check_frames(frames)
+    assert check_frames(torch.rand(3 * CHECK_FRAMES_PER_CHUNK + 2, 4, 4, 3)) is not None
+
+
 def test_frames_of_the_wrong_layout_are_reported():
     with pytest.raises(ValueError, match=r"image_frames must be an IMAGE tensor .*RGBA"):
         call(image_frames=torch.rand(2, 8, 8, 4))

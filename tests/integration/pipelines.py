@@ -75,7 +75,8 @@ def build_pipeline(comfy, *, clip: ClipSettings | None = None, detail: DetailSet
                    detailer: str = OUR_DETAILER, crop_factor: float = 2.0, record_tag: str | None = None,
                    interrupt_after_calls: int = 0, cond_mask: dict | None = None, refiner: bool = False,
                    animatediff: str | None = None, crop_mode: str | None = None, comfy_context: int = 0,
-                   detailer_extra: dict | None = None, vae_interrupt_on_encode: int | None = None) -> Pipeline:
+                   detailer_extra: dict | None = None, vae_interrupt_on_encode: int | None = None,
+                   vae_oom_calls: int = 0) -> Pipeline:
     """The standard detailing graph; ``pastes`` maps a name to a paste node id (run with feather 0).
 
     ``crop_mode`` None leaves the detailer's crop_mode input out (its default applies).
@@ -83,7 +84,8 @@ def build_pipeline(comfy, *, clip: ClipSettings | None = None, detail: DetailSet
     frames, overlap 1); ``comfy_context`` > 0 adds ComfyUI's own Context Windows (Manual) of that
     length (overlap 1). ``detailer_extra``: more detailer inputs (each must exist on the node).
     ``vae_interrupt_on_encode`` puts a recording VAE in the pipe (requesting a cancel during that
-    encode call when > 0).
+    encode call when > 0). ``vae_oom_calls`` > 0 makes that many VAE encode and decode batches run
+    out of memory (ComfyUI's VAE then retries tiled).
     """
     clip = clip or ClipSettings()
     detail = detail or DetailSettings()
@@ -125,6 +127,9 @@ def build_pipeline(comfy, *, clip: ClipSettings | None = None, detail: DetailSet
     if vae_interrupt_on_encode is not None:
         ids["vae"] = g.add("TestRecordingVAE", vae=vae, interrupt_on_encode_call=vae_interrupt_on_encode)
         vae = out(ids["vae"])
+    if vae_oom_calls:
+        ids["oom_vae"] = g.add("TestOutOfMemoryVAE", vae=vae, oom_calls=vae_oom_calls)
+        vae = out(ids["oom_vae"])
     ids["pipe"] = g.add(pipe_node, model=model, clip=out(ids["ckpt"], 1), vae=vae,
                         positive=positive, negative=out(ids["negative"]))
     detailer_inputs = {"image_frames": out(ids["clip"], 0), "basic_pipe": out(ids["pipe"]), **detail.inputs()}

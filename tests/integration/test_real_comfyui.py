@@ -798,3 +798,23 @@ def test_windowed_sampling_with_one_window_equals_unwindowed(comfy):
         results[label] = torch.as_tensor(seg.cropped_image)
     assert torch.equal(results["off"], results["one window"])
     assert torch.equal(results["off"], results["longer"])
+
+
+def test_vae_out_of_memory_falls_back_to_tiled_instead_of_failing(comfy, report):
+    """An out-of-memory error in a VAE batch (encode and decode) does not fail the node: ComfyUI's
+    VAE retries that batch tiled, and the refined crops match a run without the error."""
+    clip, detail = ClipSettings(frames=4), DetailSettings(steps=2)
+    crops = {}
+    for label, oom_calls in (("normal", 0), ("out of memory", 2)):
+        pipeline = build_pipeline(comfy, clip=clip, detail=detail, record_tag="base", vae_oom_calls=oom_calls)
+        recorded = run_recorded(comfy, pipeline, f"VAE {label} (4 frames)")
+        crops[label] = refined_crops(recorded.segs())
+        if oom_calls:
+            for op in ("encode", "decode"):
+                calls = [c for c in recorded.vae_calls if c["op"] == op]
+                failed = [i for i, c in enumerate(calls) if c["oom"]]
+                assert len(failed) == oom_calls, calls
+                assert len(calls) > len(failed) and all(not c["oom"] for c in calls[failed[-1] + 1:]), calls
+    worst = max(float((a - b).abs().max()) for a, b in zip(crops["normal"], crops["out of memory"]))
+    report["measurements"].append(f"tiled VAE retry after out-of-memory: crops differ by at most {worst:.4f}")
+    assert worst < 0.02

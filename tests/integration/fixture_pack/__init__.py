@@ -271,6 +271,54 @@ class TestRecordingVAE:
         return (_RecordingVAE(vae, interrupt_on_encode_call),)
 
 
+class _OutOfMemoryOnce(torch.nn.Module):
+    """Wraps a VAE's first-stage model: its first ``count`` encode and decode calls each raise
+    the out-of-memory error a GPU would, later calls (ComfyUI's tiled retry) go through."""
+
+    def __init__(self, inner, count: int) -> None:
+        super().__init__()
+        self.inner = inner
+        self.left = {"encode": count, "decode": count}
+
+    def __getattr__(self, name):
+        try:
+            return super().__getattr__(name)
+        except AttributeError:
+            return getattr(self.inner, name)
+
+    def _call(self, op: str, x, *args, **kwargs):
+        RECORDER.vae_calls.append({"op": op, "shape": tuple(x.shape), "oom": self.left[op] > 0})
+        if self.left[op] > 0:
+            self.left[op] -= 1
+            raise torch.OutOfMemoryError(f"simulated out of memory in VAE {op} of {tuple(x.shape)}")
+        return getattr(self.inner, op)(x, *args, **kwargs)
+
+    def encode(self, x, *args, **kwargs):
+        return self._call("encode", x, *args, **kwargs)
+
+    def decode(self, x, *args, **kwargs):
+        return self._call("decode", x, *args, **kwargs)
+
+
+class TestOutOfMemoryVAE:
+    """A copy of the VAE whose first ``oom_calls`` encode and decode batches run out of memory."""
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"vae": ("VAE",), "oom_calls": ("INT", {"default": 1, "min": 0, "max": 1000})}}
+
+    RETURN_TYPES = ("VAE",)
+    FUNCTION = "wrap"
+    CATEGORY = "_adtest"
+
+    def wrap(self, vae, oom_calls):
+        import copy
+
+        failing = copy.copy(vae)
+        failing.first_stage_model = _OutOfMemoryOnce(vae.first_stage_model, oom_calls)
+        return (failing,)
+
+
 class TestSink:
     """Output node: makes ComfyUI compute whatever is connected; the tests read node outputs from the cache."""
 
@@ -304,6 +352,7 @@ NODE_CLASS_MAPPINGS = {
     "TestBoxMask": TestBoxMask,
     "TestRecordingModel": TestRecordingModel,
     "TestRecordingVAE": TestRecordingVAE,
+    "TestOutOfMemoryVAE": TestOutOfMemoryVAE,
     "TestSink": TestSink,
 }
 NODE_DISPLAY_NAME_MAPPINGS = {name: f"{name} [adtest]" for name in NODE_CLASS_MAPPINGS}

@@ -84,8 +84,10 @@ def tracked_windows(
 
     ``mask`` is the SEG's mask ``[1|F, h, w]`` in crop coordinates; ``crop_rect`` its crop
     region in frame pixels and ``bbox`` its detected box. The window keeps the SEG's own
-    context ratio (crop size over the subject's box over the whole clip) around the largest
-    per-frame box, so a still subject gets the crop region itself.
+    context ratio (crop size over the subject's box over the whole clip, taken on the side the
+    frame edge cut least) around the largest per-frame box, so a still subject gets the crop
+    region itself. The smoothed path is then held where it would lag off the subject, so
+    every frame's subject box lies inside its window.
     """
     crop_w, crop_h = rect_size(crop_rect)
     masks = mask.expand(frame_count, -1, -1) if mask.shape[0] == 1 else mask
@@ -98,19 +100,36 @@ def tracked_windows(
     union_h = float(known[:, 3].max() - known[:, 1].min())
     sizes = (boxes[:, 2:] - boxes[:, :2])[present]
     largest_w, largest_h = float(sizes[:, 0].max()), float(sizes[:, 1].max())
-    width = min(crop_w, max(1, math.ceil(largest_w * crop_w / max(union_w, 1.0))))
-    height = min(crop_h, max(1, math.ceil(largest_h * crop_h / max(union_h, 1.0))))
+    # A crop clamped by the frame edge understates the context the detector asked for: use the
+    # larger of the two ratios (the less clamped side) for both sides.
+    context = max(crop_w / max(union_w, 1.0), crop_h / max(union_h, 1.0), 1.0)
+    width = min(crop_w, max(1, math.ceil(largest_w * context)))
+    height = min(crop_h, max(1, math.ceil(largest_h * context)))
 
     centres = fill_missing((boxes[:, :2] + boxes[:, 2:]) / 2, present)
     centres = smooth_path(centres, smoothing)
-    x0 = torch.round(centres[:, 0] - width / 2).clamp(0, crop_w - width)
-    y0 = torch.round(centres[:, 1] - height / 2).clamp(0, crop_h - height)
+    x0 = _hold_on_subject(torch.round(centres[:, 0] - width / 2), boxes[:, 0], boxes[:, 2], width, present)
+    y0 = _hold_on_subject(torch.round(centres[:, 1] - height / 2), boxes[:, 1], boxes[:, 3], height, present)
+    x0 = x0.clamp(0, crop_w - width)
+    y0 = y0.clamp(0, crop_h - height)
     origins = torch.stack([x0, y0], dim=1).to(torch.int64) + torch.tensor(crop_rect[:2], dtype=torch.int64)
     # The subject's size for guide_size: the SEG's bbox, shrunk as the largest single-frame box
     # is smaller than the box over the whole clip (a still subject keeps its bbox).
     bbox_w, bbox_h = rect_size(bbox)
     subject = (max(1, round(bbox_w * largest_w / max(union_w, 1.0))), max(1, round(bbox_h * largest_h / max(union_h, 1.0))))
     return CropWindows(origins, width, height), subject
+
+
+def _hold_on_subject(origin: torch.Tensor, low: torch.Tensor, high: torch.Tensor, size: int,
+                     present: torch.Tensor) -> torch.Tensor:
+    """Window origins moved the least so that ``[low, high)`` lies inside ``[origin, origin + size)``
+    on the frames where the subject is present (a box larger than the window stays centred)."""
+    low, high = torch.floor(low), torch.ceil(high)
+    earliest, latest = high - size, low  # the origins that contain the box
+    fits = earliest <= latest
+    held = torch.minimum(torch.maximum(origin, earliest), latest)
+    centred = torch.round((low + high - size) / 2)
+    return torch.where(present & fits, held, torch.where(present, centred, origin))
 
 
 def path_jitter(windows: CropWindows) -> float:

@@ -64,6 +64,31 @@ def test_window_path_is_smooth_and_inside_the_crop_region():
     assert bool((steps >= 0).all()), "the window never moves backwards"
 
 
+def test_every_frames_subject_lies_inside_its_window_even_when_smoothing_lags():
+    """A fast subject (20 px per frame, nearly its width) and heavy smoothing: the smoothed path
+    would lag off the subject at the ends of the clip; the window holds on to it instead."""
+    frames = FRAMES
+    masks = crossing_subject(frames=frames)
+    (_, (seg,)) = segs_for(masks, crop_factor=3.0)
+    for smoothing in (0.0, 2.0, 6.0):
+        windows, _ = tracked_windows(torch.as_tensor(seg.cropped_mask), seg.crop_region, seg.bbox, frames, smoothing)
+        for i in range(frames):
+            ys, xs = torch.nonzero(masks[i], as_tuple=True)
+            x0, y0 = (int(v) for v in windows.origins[i])
+            assert x0 <= int(xs.min()) and int(xs.max()) < x0 + windows.width, (smoothing, i)
+            assert y0 <= int(ys.min()) and int(ys.max()) < y0 + windows.height, (smoothing, i)
+
+
+def test_a_frame_clamped_crop_keeps_the_detectors_context_around_the_subject():
+    """crop_factor 3 on a subject crossing the whole frame: the union crop is the frame width, so
+    its width ratio says little; the window takes the context from the less clamped side."""
+    (_, (seg,)) = segs_for(crossing_subject(), crop_factor=3.0)
+    x1, y1, x2, y2 = seg.crop_region
+    assert x2 - x1 == WIDTH, "the crop is clamped by the frame"
+    windows, _ = tracked_windows(torch.as_tensor(seg.cropped_mask), seg.crop_region, seg.bbox, FRAMES, 2.0)
+    assert windows.width >= 2.5 * 24 and windows.height >= 2.5 * 16
+
+
 def test_smoothing_and_gap_filling():
     path = torch.tensor([[0.0], [10.0], [0.0], [10.0], [0.0]])
     assert float(smooth_path(path, 1.0).std()) < float(path.std())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import sys
 from pathlib import Path
 
@@ -89,3 +90,75 @@ def test_segs_region_is_the_union_of_crop_regions():
     assert before_after.segs_region(((100, 80), [a, b]), pad=2) == (8, 3, 62, 42)
     with pytest.raises(ValueError, match="empty"):
         before_after.segs_region(((100, 80), []))
+
+
+run_example = load_tool("run_example")
+workflow_ui = load_tool("workflow_ui")
+
+
+def example_prompt() -> dict:
+    """Example workflow (a) as the API prompt the runner edits, converted with this pack's definitions
+    plus stand-ins for the core nodes it uses (their inputs as ComfyUI 0.29 declares them)."""
+    from conftest import load_pack
+
+    pack = load_pack()
+    core = {
+        "CheckpointLoaderSimple": {"required": {"ckpt_name": [["v1-5-pruned-emaonly.safetensors"], {}]}},
+        "CLIPTextEncode": {"required": {"text": ["STRING", {"multiline": True, "dynamicPrompts": True}], "clip": ["CLIP", {}]}},
+        "LoadImage": {"required": {"image": [[example_clip.CLIP_FILE_NAME], {"image_upload": True}]}},
+        "ImageToMask": {"required": {"image": ["IMAGE", {}], "channel": [["red", "green", "blue", "alpha"], {}]}},
+        "ThresholdMask": {"required": {"mask": ["MASK", {}], "value": ["FLOAT", {"default": 0.5, "min": 0, "max": 1}]}},
+        "SaveImage": {"required": {"images": ["IMAGE", {}], "filename_prefix": ["STRING", {"default": "ComfyUI"}]}},
+    }
+    definitions = workflow_ui.node_definitions(pack.NODE_CLASS_MAPPINGS)
+    for name, inputs in core.items():
+        definitions[name] = {"input": inputs, "input_order": {k: list(v) for k, v in inputs.items()},
+                             "output": [], "output_is_list": [], "output_name": [], "name": name,
+                             "display_name": name, "category": "core", "output_node": name == "SaveImage"}
+    workflow = json.loads((TOOLS.parent / "example_workflows" / "video_detailer.json").read_text())
+    return workflow_ui.to_api_prompt(workflow, definitions)
+
+
+def test_runner_puts_a_box_mask_in_front_of_mask_to_segs():
+    prompt = example_prompt()
+    segs = run_example.node_of(prompt, "AnimateDiffDetailer_MaskToSEGS")
+    run_example.use_box_mask(prompt, segs, (10, 20, 30, 40), 160, 128)
+    composite = prompt[prompt[segs]["inputs"]["mask"][0]]
+    assert composite["class_type"] == "MaskComposite" and composite["inputs"]["x"] == 10 and composite["inputs"]["y"] == 20
+    canvas, patch = (prompt[composite["inputs"][k][0]]["inputs"] for k in ("destination", "source"))
+    assert (canvas["width"], canvas["height"], canvas["value"]) == (160, 128, 0.0)
+    assert (patch["width"], patch["height"], patch["value"]) == (30, 40, 1.0)
+
+
+def test_runner_loads_a_video_with_comfyuis_video_nodes_and_rewires_every_consumer():
+    prompt = example_prompt()
+    frames = run_example.node_of(prompt, "LoadImage")
+    consumers = [k for k, n in prompt.items() if [frames, 0] in n["inputs"].values()]
+    run_example.use_video(prompt, frames, "clip.mp4")
+    decoder = run_example._consumer_of(prompt, frames)
+    assert prompt[frames]["class_type"] == "LoadVideo" and prompt[frames]["inputs"] == {"file": "clip.mp4"}
+    assert len(consumers) == 3  # the mask channel, the detailer and the paste
+    for key in consumers:
+        assert [decoder, 0] in prompt[key]["inputs"].values() and [frames, 0] not in prompt[key]["inputs"].values()
+
+
+def test_runner_box_defaults_to_the_middle_and_rejects_boxes_outside_the_frame():
+    assert run_example.parse_box(None, 100, 50) == (30, 15, 40, 20)
+    assert run_example.parse_box("5,6,7,8", 100, 50) == (5, 6, 7, 8)
+    for bad in ("1,2,3", "0,0,101,10", "a,b,c,d", "0,0,0,5"):
+        with pytest.raises(SystemExit, match="--box"):
+            run_example.parse_box(bad, 100, 50)
+
+
+def test_runner_reads_an_image_folder_in_name_order_and_refuses_mixed_sizes(tmp_path):
+    from PIL import Image
+
+    frames = example_clip.make_example_clip(frames=3, width=40, height=32)
+    for i, frame in enumerate(frames):
+        Image.fromarray(frame).save(tmp_path / f"f{2 - i}.png")  # names sort in reverse of creation
+    loaded = run_example.load_image_folder(tmp_path, None)
+    assert np.array_equal(loaded, frames[::-1])
+    assert run_example.load_image_folder(tmp_path, 2).shape[0] == 2
+    Image.new("RGB", (8, 8)).save(tmp_path / "odd.png")
+    with pytest.raises(SystemExit, match="differ in size"):
+        run_example.load_image_folder(tmp_path, None)

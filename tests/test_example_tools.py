@@ -99,9 +99,8 @@ workflow_ui = load_tool("workflow_ui")
 def example_prompt() -> dict:
     """Example workflow (a) as the API prompt the runner edits, converted with this pack's definitions
     plus stand-ins for the core nodes it uses (their inputs as ComfyUI 0.29 declares them)."""
-    from conftest import load_pack
+    import animatediff_detailer as pack  # loaded by tests/conftest.py
 
-    pack = load_pack()
     core = {
         "CheckpointLoaderSimple": {"required": {"ckpt_name": [["v1-5-pruned-emaonly.safetensors"], {}]}},
         "CLIPTextEncode": {"required": {"text": ["STRING", {"multiline": True, "dynamicPrompts": True}], "clip": ["CLIP", {}]}},
@@ -162,3 +161,13 @@ def test_runner_reads_an_image_folder_in_name_order_and_refuses_mixed_sizes(tmp_
     Image.new("RGB", (8, 8)).save(tmp_path / "odd.png")
     with pytest.raises(SystemExit, match="differ in size"):
         run_example.load_image_folder(tmp_path, None)
+
+
+def test_runner_places_a_video_in_the_input_folder_as_a_real_file(tmp_path):
+    """ComfyUI refuses input files that resolve outside its input folder, so no symlink."""
+    source = tmp_path / "clip.mp4"
+    source.write_bytes(b"not really a video")
+    (tmp_path / "input").mkdir()
+    target = tmp_path / "input" / "clip.mp4"
+    run_example.place_in_input(source, target)
+    assert not target.is_symlink() and target.read_bytes() == source.read_bytes()

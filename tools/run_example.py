@@ -24,6 +24,7 @@ import importlib.util
 import json
 import logging
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -58,6 +59,15 @@ def load_image_folder(folder: Path, max_frames: int | None) -> np.ndarray:
     if len(sizes) != 1:
         raise SystemExit(f"--input {folder}: the images differ in size {sorted(sizes)}; resize them to one size")
     return np.stack(frames)
+
+
+def place_in_input(source: Path, target: Path) -> None:
+    """Put ``source`` in ComfyUI's input folder as ``target``: a hard link where the file system
+    allows, else a copy. Not a symlink: ComfyUI refuses input files that resolve outside the folder."""
+    try:
+        os.link(source.resolve(), target)
+    except OSError:
+        shutil.copyfile(source, target)
 
 
 def video_size(path: Path) -> tuple[int, int]:
@@ -233,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
         height, width = frames.shape[1:3]
     else:
         video_file = args.input.name
-        (input_dir / video_file).symlink_to(args.input.resolve())
+        place_in_input(args.input, input_dir / video_file)
         width, height = video_size(args.input)
 
     harness = comfy_headless.ComfyHarness(comfy_path, work, packs={comfy_headless.PACK_LINK_NAME: REPO_ROOT},

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,23 +10,10 @@ import pytest
 
 pytest.importorskip("PIL", reason="Pillow is needed by the example tools (pip install -r requirements.txt)")
 
-TOOLS = Path(__file__).resolve().parent.parent / "tools"
+import before_after  # noqa: E402  (tools/, on sys.path through tests/conftest.py)
+import example_clip  # noqa: E402
 
-
-def load_tool(name: str):
-    if name in sys.modules:
-        return sys.modules[name]
-    if str(TOOLS) not in sys.path:
-        sys.path.append(str(TOOLS))  # tools/ only: the pack folder itself never goes on sys.path
-    spec = importlib.util.spec_from_file_location(name, TOOLS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-example_clip = load_tool("example_clip")
-before_after = load_tool("before_after")
+REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_example_clip_subject_is_separable_by_the_workflows_threshold():
@@ -92,8 +77,8 @@ def test_segs_region_is_the_union_of_crop_regions():
         before_after.segs_region(((100, 80), []))
 
 
-run_example = load_tool("run_example")
-workflow_ui = load_tool("workflow_ui")
+import run_example  # noqa: E402  (needs Pillow, checked above)
+import workflow_ui  # noqa: E402
 
 
 def example_prompt() -> dict:
@@ -114,7 +99,7 @@ def example_prompt() -> dict:
         definitions[name] = {"input": inputs, "input_order": {k: list(v) for k, v in inputs.items()},
                              "output": [], "output_is_list": [], "output_name": [], "name": name,
                              "display_name": name, "category": "core", "output_node": name == "SaveImage"}
-    workflow = json.loads((TOOLS.parent / "example_workflows" / "video_detailer.json").read_text())
+    workflow = json.loads((REPO_ROOT / "example_workflows" / "video_detailer.json").read_text())
     return workflow_ui.to_api_prompt(workflow, definitions)
 
 

@@ -1,6 +1,7 @@
 """The workflow tools without ComfyUI: UI-format parsing, API conversion and the validator CLI.
 
-``tools/workflow_ui.py`` and ``tools/validate_workflow.py`` are imported by path. Test
+``tools/workflow_ui.py`` and ``tools/validate_workflow.py`` are imported by name (tests/conftest.py
+puts ``tools/`` on sys.path). Test
 workflows are built here in the frontend's own shape (sockets, then widget sockets, then
 ``widgets_values`` in widget order); the core-node definitions are a trimmed copy of what
 ComfyUI 0.29's ``/object_info`` returns for them.
@@ -9,33 +10,17 @@ ComfyUI 0.29's ``/object_info`` returns for them.
 from __future__ import annotations
 
 import copy
-import importlib.util
 import json
 import random
-import sys
 from pathlib import Path
 
 import pytest
 
+import validate_workflow as vw
+import workflow_ui as wui
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
-TOOLS = REPO_ROOT / "tools"
 EXAMPLES = sorted((REPO_ROOT / "example_workflows").glob("*.json"))
-
-
-def load_tool(name: str):
-    if name in sys.modules:
-        return sys.modules[name]
-    if str(TOOLS) not in sys.path:
-        sys.path.append(str(TOOLS))  # tools/ only: the pack folder itself never goes on sys.path
-    spec = importlib.util.spec_from_file_location(name, TOOLS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-wui = load_tool("workflow_ui")
-vw = load_tool("validate_workflow")
 
 OURS = "AnimateDiffDetailer_"
 OLD_IMPACT_DETAILER_VALUES = [512, True, 768, 565511830783268, "fixed", 6, 2, "lcm", "normal", 0.5, 0.2]

@@ -20,7 +20,6 @@ checkpoint with random weights is generated: it shows the mechanism, not quality
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import logging
 import os
@@ -37,11 +36,11 @@ import before_after
 import comfy_headless
 import example_clip
 import workflow_ui
+from pack_paths import load_integration_module
 
 log = logging.getLogger("run_example")
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_WORKFLOW = REPO_ROOT / "example_workflows" / "video_detailer.json"
-TINY_CHECKPOINT_SCRIPT = REPO_ROOT / "tests" / "integration" / "tiny_checkpoint.py"
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"}
 FRAMES_FILE_NAME = "run_example_frames.webp"
 
@@ -98,10 +97,7 @@ def parse_box(text: str | None, width: int, height: int) -> tuple[int, int, int,
 
 def tiny_checkpoint() -> Path:
     """The generated tiny SD1.5 checkpoint (random weights), built once and cached."""
-    spec = importlib.util.spec_from_file_location("adt_tiny_checkpoint", TINY_CHECKPOINT_SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return Path(module.ensure_tiny_checkpoint(vae="taesd"))
+    return Path(load_integration_module("tiny_checkpoint").ensure_tiny_checkpoint(vae="taesd"))
 
 
 # --- the graph -------------------------------------------------------------------------------

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import difflib
-import importlib.util
 import json
 import logging
 import math
@@ -34,47 +33,17 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import workflow_ui as wui
+from pack_paths import PACK_MODULE, REPO_ROOT, load_pack
+
 log = logging.getLogger("validate_workflow")
 
-TOOLS_DIR = Path(__file__).resolve().parent
-REPO_ROOT = TOOLS_DIR.parent
-PACK_MODULE = "animatediff_detailer"  # the pack's module name when loaded by path (as the tests do)
 PACK_NAME = "AnimateDiff Detailer"
 
 EXIT_OK, EXIT_ERRORS, EXIT_UNREADABLE = 0, 1, 2
 
 
-def _load_tool(name: str):
-    """A sibling module of tools/, imported by path (the pack folder never goes on sys.path)."""
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, TOOLS_DIR / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-wui = _load_tool("workflow_ui")
-
-
 # --- this pack's definitions -----------------------------------------------------------------
-
-
-def load_pack():
-    """The pack imported as package ``animatediff_detailer`` from its folder (ComfyUI not needed)."""
-    if PACK_MODULE in sys.modules:
-        return sys.modules[PACK_MODULE]
-    spec = importlib.util.spec_from_file_location(
-        PACK_MODULE, REPO_ROOT / "__init__.py", submodule_search_locations=[str(REPO_ROOT)])
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[PACK_MODULE] = module
-    try:
-        spec.loader.exec_module(module)
-    except BaseException:
-        del sys.modules[PACK_MODULE]
-        raise
-    return module
 
 
 @dataclass

@@ -7,7 +7,6 @@ shared with the headless example runner; it is imported here by path and re-expo
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import sys
 from dataclasses import dataclass
@@ -48,22 +47,14 @@ IMPACT_CONTROLNET_SEGS = "ImpactControlNetApplyAdvancedSEGS"
 IMPACT_SEGS_CONCAT = "ImpactSEGSConcat"
 
 
-def load_tool(name: str):
-    """A module of ``tools/`` imported by path (tools/ is not a package, and the repository must
-    never be on sys.path); its sibling imports resolve because tools/ is put on sys.path."""
-    if name in sys.modules:
-        return sys.modules[name]
-    tools_dir = str(REPO_ROOT / "tools")
-    if tools_dir not in sys.path:
-        sys.path.append(tools_dir)
-    spec = importlib.util.spec_from_file_location(name, REPO_ROOT / "tools" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
+# tools/ is not a package and the repository root never goes on sys.path: tools/ does, and its
+# modules are imported by name (this module also runs in subprocesses and the benchmark).
+if str(REPO_ROOT / "tools") not in sys.path:
+    sys.path.append(str(REPO_ROOT / "tools"))
 
+import comfy_headless as _headless  # noqa: E402
+from pack_paths import import_by_path  # noqa: E402
 
-_headless = load_tool("comfy_headless")
 ComfyHarness = _headless.ComfyHarness
 Graph = _headless.Graph
 RunResult = _headless.RunResult
@@ -86,14 +77,7 @@ def find_pack(custom_nodes_dir: str | os.PathLike, marker: str) -> Path | None:
 
 def load_synthetic():
     """The fixture pack's clip generator, imported by path (the fixture pack is not a package on sys.path)."""
-    name = "adtest_synthetic"
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, FIXTURE_PACK_DIR / "synthetic.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
+    return import_by_path("adtest_synthetic", FIXTURE_PACK_DIR / "synthetic.py")
 
 
 # --- graph building blocks shared by the tests and the subprocess runner ----------------------

@@ -50,6 +50,8 @@ _FALLBACK_MAX_RESOLUTION = 16384
 CPU_FRAMES_PER_BATCH = 1
 GPU_FRAMES_PER_BATCH = 64
 VAE_ENCODE_PRECISIONS = ("auto", "fp32", "bf16")
+# Tile sides (pixels) of the retries after ComfyUI's own tiled retry ran out of memory too.
+RETRY_TILE_SIZES = (256, 128, 64)
 
 
 def cpu_has_native_bf16() -> bool:
@@ -394,19 +396,47 @@ class ComfySamplingBackend:
             return False
         return precision == "bf16" or cpu_has_native_bf16()
 
+    def _vae_call(self, op: str, batch: torch.Tensor) -> torch.Tensor:
+        """``vae.encode`` or ``vae.decode`` of one batch, kept from failing on out-of-memory.
+
+        ComfyUI's VAE already retries a batch that runs out of memory once, tiled at its own
+        tile size. When that runs out of memory too, the batch is retried tiled with ever
+        smaller tiles (:data:`RETRY_TILE_SIZES` pixels) before the node gives up.
+        """
+        plain, tiled = (self.vae.encode, self.vae.encode_tiled) if op == "encode" else (self.vae.decode, self.vae.decode_tiled)
+        attempts = [lambda: plain(batch)]
+        for tile in RETRY_TILE_SIZES:
+            # encode tiles are in pixels, decode tiles in latent cells; overlaps as ComfyUI's own
+            size, overlap = (tile, tile // 8) if op == "encode" else (tile // self.stride, tile // self.stride // 4)
+            attempts.append(lambda size=size, overlap=overlap: tiled(batch, tile_x=size, tile_y=size, overlap=overlap))
+        for number, attempt in enumerate(attempts):
+            if number:  # outside the except block: the failed call's tensors are free by now
+                log.warning("VAE %s of %s ran out of memory; retrying in tiles of %d px", op, tuple(batch.shape),
+                            RETRY_TILE_SIZES[number - 1])
+                self._mm.soft_empty_cache()
+            try:
+                return attempt()
+            except Exception as error:  # noqa: BLE001 - only out-of-memory is retried
+                if not self._mm.is_oom(error):
+                    raise
+        raise RuntimeError(
+            f"VAE {op} of a batch {tuple(batch.shape)} ran out of memory even in tiles of {RETRY_TILE_SIZES[-1]} px: "
+            f"lower max_size (the sampled crop's longer side) or free memory used by other models"
+        )
+
     def encode(self, pixels: torch.Tensor) -> torch.Tensor:
         self._check_cancel()
         if self.encode_in_bf16:
             with torch.autocast("cpu", dtype=torch.bfloat16):
-                latent = self.vae.encode(pixels[..., :3]).to(torch.float32)
+                latent = self._vae_call("encode", pixels[..., :3]).to(torch.float32)
         else:
-            latent = self.vae.encode(pixels[..., :3])
+            latent = self._vae_call("encode", pixels[..., :3])
         self._advance(pixels.shape[0])
         return latent
 
     def decode(self, latent: torch.Tensor) -> torch.Tensor:
         self._check_cancel()
-        pixels = self.vae.decode(latent)
+        pixels = self._vae_call("decode", latent)
         if pixels.ndim == 5:  # video VAEs return [B, T, H, W, C]
             pixels = pixels.reshape(-1, *pixels.shape[-3:])
         self._advance(latent.shape[0])

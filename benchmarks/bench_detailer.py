@@ -6,9 +6,14 @@ clip size it prints wall time, its split into UNet forward calls, VAE encode, VA
 and everything else, the peak memory growth above the level at the start of the run, and
 the ratio ours / Impact's. Our node runs with Impact's settings (union crop, no frame
 windows; VAE encode precision "auto", which is bf16 on a CPU with native bf16), the same
-with fp32 encoding, and with our own defaults (tracked crop, frame windows), and with ``--long`` the long-clip table (windows on, 32 to 256 frames).
+with fp32 encoding, and with our own defaults (tracked crop, frame windows). ``--tracking``
+adds union against tracked crops on a subject crossing the frame; ``--long`` the long-clip
+table (windows on, 32 to 256 frames, each frame count in a fresh process, since resident
+memory measured after an earlier run in the same process shows only what that run had
+not already claimed).
 
-    COMFYUI_PATH=/path/to/ComfyUI python benchmarks/bench_detailer.py [--frames 8 16 32] [--long]
+    COMFYUI_PATH=/path/to/ComfyUI python benchmarks/bench_detailer.py [--frames 8 16 32] [--tracking] [--long]
+    COMFYUI_PATH=/path/to/ComfyUI python benchmarks/bench_detailer.py --frames --large 0 --long   # long clips only
 
 Impact Pack is used when it sits in $COMFYUI_PATH/custom_nodes. Nothing here is a test:
 the numbers depend on the machine, so they are printed, never asserted.
@@ -18,10 +23,11 @@ from __future__ import annotations
 
 import argparse
 import gc
-import importlib.util
+import json
 import logging
 import os
 import platform
+import subprocess
 import sys
 import tempfile
 import threading
@@ -29,19 +35,15 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 INTEGRATION = REPO / "tests" / "integration"
+sys.path.append(str(REPO / "tools"))  # tools/ only: the repository root never goes on sys.path
+
+from pack_paths import import_by_path, load_integration_module  # noqa: E402
 
 log = logging.getLogger("bench")
-
-
-def _load(name: str, path: Path):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def rss_bytes() -> int:
@@ -188,15 +190,15 @@ def table(rows: list[Row], impact: dict[tuple[int, int], Row]) -> str:
     return "\n".join(lines)
 
 
-def tracking_table(harness, node, model, vae, clip_model, positive, negative, frames: int = 16, size: int = 256) -> str:
+def tracking_table(session: Session, frames: int = 16, size: int = 256) -> str:
     """Union against tracked crops on a subject crossing the frame, same guide_size and max_size:
     the subject's scale at sampling time, wall time, and the window path's jitter."""
     import torch
 
-    enhance = harness.pack_module("core.enhance")
-    mask_segs = harness.pack_module("core.mask_segs")
-    tracking = harness.pack_module("core.tracking")
-    regions = harness.pack_module("core.regions")
+    enhance = session.harness.pack_module("core.enhance")
+    mask_segs = session.harness.pack_module("core.mask_segs")
+    tracking = session.harness.pack_module("core.tracking")
+    regions = session.harness.pack_module("core.regions")
     generator = torch.Generator().manual_seed(0)
     clip = torch.rand(frames, size, size, 3, generator=generator) * 0.3 + 0.35
     masks = torch.zeros(frames, size, size)
@@ -210,19 +212,121 @@ def tracking_table(harness, node, model, vae, clip_model, positive, negative, fr
         settings = enhance.DetailSettings(256, True, 768, 42, 0, False, mode, 2.0)
         (fitted,) = regions.fit_segs(segs, size, size)
         plan = enhance.plan_seg(fitted, settings, frames)
-        wall, _, _ = run_once(node, model, vae, clip_model, positive, negative, clip, segs,
-                              {"crop_mode": mode, "context_length": 0})
+        wall, _, _ = session.run(session.ours, clip, segs, {"crop_mode": mode, "context_length": 0})
         jitter = tracking.path_jitter(plan.windows)
         lines.append(f"| {mode} | {plan.windows.width}x{plan.windows.height} | {plan.size.width}x{plan.size.height} | "
                      f"{plan.size.width / plan.windows.width:.2f} | {wall:.1f} | {jitter:.2f} |")
     return "\n".join(lines)
 
 
+@dataclass
+class Session:
+    """ComfyUI booted in this process with the tiny checkpoint loaded and encoded prompts."""
+
+    harness: Any
+    seg_type: type
+    model: Any
+    clip_model: Any
+    vae: Any
+    positive: Any
+    negative: Any
+    ours: Any
+    theirs: Any  # Impact's node, None without Impact Pack
+
+    def run(self, node, frames, segs, extra: dict, guide_size: float = 256) -> tuple[float, Timers, int]:
+        return run_once(node, self.model, self.vae, self.clip_model, self.positive, self.negative, frames, segs,
+                        extra, guide_size)
+
+
+def boot(comfy_path: str, with_impact: bool) -> Session:
+    harness_module = import_by_path("adtest_comfy_harness", INTEGRATION / "comfy_harness.py")
+    checkpoint = load_integration_module("tiny_checkpoint").ensure_tiny_checkpoint()
+    packs = {harness_module.PACK_LINK_NAME: REPO}
+    impact_dir = harness_module.find_pack(Path(comfy_path) / "custom_nodes", harness_module.IMPACT_MARKER)
+    if impact_dir is not None and with_impact:
+        packs[harness_module.IMPACT_LINK_NAME] = impact_dir
+    work = tempfile.mkdtemp(prefix="adbench-")
+    harness = harness_module.ComfyHarness(comfy_path, work, packs, [Path(checkpoint).parent]).boot()
+
+    import comfy.sd
+    import torch
+
+    model, clip_model, vae = comfy.sd.load_checkpoint_guess_config(checkpoint, output_vae=True, output_clip=True)[:3]
+    with torch.inference_mode():
+        positive = clip_model.encode_from_tokens_scheduled(clip_model.tokenize("a detailed face"))
+        negative = clip_model.encode_from_tokens_scheduled(clip_model.tokenize("blurry"))
+    theirs = harness.node_class(harness_module.IMPACT_DETAILER)() if harness_module.IMPACT_LINK_NAME in packs else None
+    return Session(harness, harness.pack_module("core.segs").SEG, model, clip_model, vae, positive, negative,
+                   harness.node_class(harness_module.OUR_DETAILER)(), theirs)
+
+
+LONG_FRAMES = (32, 64, 128, 256)
+LONG_WINDOWS = {"16/4": {"context_length": 16, "context_overlap": 4}, "off": {"context_length": 0}}
+LONG_POINT_TAG = "LONG_POINT "
+
+
+def long_point(comfy_path: str, frames: int, guide_size: float, windows: str) -> int:
+    """One long-clip measurement in this (fresh) process: prints a tagged JSON line."""
+    session = boot(comfy_path, with_impact=False)
+    clip, segs = make_clip(session.seg_type, frames, 256)
+    before = rss_bytes()
+    wall, timers, growth = session.run(session.ours, clip, segs, {"crop_mode": "union", **LONG_WINDOWS[windows]}, guide_size)
+    x1, y1, x2, y2 = segs[1][0].crop_region
+    output = frames * (x2 - x1) * (y2 - y1) * 3 * 4  # the refined crops the SEG returns, float32
+    print(LONG_POINT_TAG + json.dumps({"frames": frames, "windows": windows, "wall": wall, "unet": timers.unet, "encode": timers.encode,
+                                       "decode": timers.decode, "growth": growth, "before": before,
+                                       "peak": before + growth, "input": clip.element_size() * clip.nelement(),
+                                       "output": output}), flush=True)
+    return 0
+
+
+def long_table(comfy_path: str, guide_size: float) -> str:
+    """The long-clip table, each frame count measured in a process of its own.
+
+    Resident memory only grows within a process (the allocator keeps freed pages for reuse),
+    so a run measured after a larger one shows no growth at all, and one after a smaller
+    one only what the earlier runs had not already claimed: each point gets a fresh process,
+    booted and loaded the same way, and its peak is compared with the others'.
+    """
+    points = []
+    for windows in LONG_WINDOWS:
+        points += [_long_point_process(frames, guide_size, windows) for frames in LONG_FRAMES]
+    mb = 2**20
+    lines = ["| windows | frames | wall s | UNet s | VAE encode s | VAE decode s | wall s per frame | input clip MB | "
+             "process before run MB | peak MB | peak vs 32 frames | growth MB | refined crops MB | working MB |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for point in points:
+        first = next(p for p in points if p["windows"] == point["windows"])
+        working = point["growth"] - point["output"]
+        lines.append(
+            f"| {point['windows']} | {point['frames']} | {point['wall']:.1f} | {point['unet']:.1f} | {point['encode']:.1f} | "
+            f"{point['decode']:.1f} | {point['wall'] / point['frames']:.3f} | {point['input'] / mb:.0f} | "
+            f"{point['before'] / mb:.0f} | {point['peak'] / mb:.0f} | {point['peak'] / first['peak'] - 1:+.1%} | "
+            f"{point['growth'] / mb:.0f} | {point['output'] / mb:.0f} | {working / mb:.0f} |"
+        )
+    return "\n".join(lines)
+
+
+def _long_point_process(frames: int, guide_size: float, windows: str) -> dict:
+    log.info("long clip: %d frames, windows %s, in a fresh process ...", frames, windows)
+    completed = subprocess.run([sys.executable, __file__, "--long-point", str(frames), "--long-guide", str(guide_size),
+                                "--long-windows", windows], capture_output=True, text=True, check=False)
+    line = next((l for l in completed.stdout.splitlines() if l.startswith(LONG_POINT_TAG)), None)
+    if line is None:
+        raise RuntimeError(f"the {frames}-frame run failed:\n{completed.stdout[-2000:]}\n{completed.stderr[-4000:]}")
+    point = json.loads(line[len(LONG_POINT_TAG):])
+    log.info("  %.1fs, peak %d MB (+%d MB)", point["wall"], point["peak"] // 2**20, point["growth"] // 2**20)
+    return point
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--frames", type=int, nargs="*", default=[8, 16, 32])
     parser.add_argument("--large", type=int, default=512, help="side of the larger clip (16 frames); 0 to skip")
-    parser.add_argument("--long", action="store_true", help="also the long-clip table: 32..256 frames, windows on")
+    parser.add_argument("--long", action="store_true",
+                        help="also the long-clip table: 32..256 frames, windows 16/4 and off, each in a fresh process")
+    parser.add_argument("--long-point", type=int, help=argparse.SUPPRESS)  # one long-clip run (a child process)
+    parser.add_argument("--long-windows", choices=list(LONG_WINDOWS), default="16/4", help=argparse.SUPPRESS)
     parser.add_argument("--no-impact", action="store_true")
     parser.add_argument("--long-guide", type=float, default=64,
                         help="guide_size of the long-clip runs (64 samples the 101x79 crop at its own size)")
@@ -235,74 +339,54 @@ def main(argv: list[str] | None = None) -> int:
     if not comfy_path:
         print("COMFYUI_PATH is not set: point it at a ComfyUI checkout and run with its Python.")
         return 2
-    harness_module = _load("adtest_comfy_harness", INTEGRATION / "comfy_harness.py")
-    checkpoint = _load("adtest_tiny_checkpoint", INTEGRATION / "tiny_checkpoint.py").ensure_tiny_checkpoint()
+    if args.long_point:
+        long_point(comfy_path, args.long_point, args.long_guide, args.long_windows)
+        os._exit(0)
 
-    packs = {harness_module.PACK_LINK_NAME: REPO}
-    impact_dir = harness_module.find_pack(Path(comfy_path) / "custom_nodes", harness_module.IMPACT_MARKER)
-    if impact_dir is not None and not args.no_impact:
-        packs[harness_module.IMPACT_LINK_NAME] = impact_dir
-    work = tempfile.mkdtemp(prefix="adbench-")
-    harness = harness_module.ComfyHarness(comfy_path, work, packs, [Path(checkpoint).parent]).boot()
-    seg_type = harness.pack_module("core.segs").SEG
-
-    import comfy.sd
     import torch
 
-    model, clip_model, vae = comfy.sd.load_checkpoint_guess_config(checkpoint, output_vae=True, output_clip=True)[:3]
-    with torch.inference_mode():
-        positive = clip_model.encode_from_tokens_scheduled(clip_model.tokenize("a detailed face"))
-        negative = clip_model.encode_from_tokens_scheduled(clip_model.tokenize("blurry"))
+    print(f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
+          f"CPU only; tiny SD1.5 checkpoint (UNet 24.5M parameters, full-size VAE encoder), 4 steps, euler, cfg 8, "
+          f"denoise 0.5, max_size 768, feather 0.")
+    sizes = [(frames, 256) for frames in args.frames] + ([(16, args.large)] if args.large else [])
+    if sizes or args.tracking:
+        session = boot(comfy_path, with_impact=not args.no_impact)
+        compare(session, sizes)
+        if args.tracking:
+            print()
+            print(tracking_table(session))
+    if args.long:
+        print()
+        print(f"Long clips, frame windows of 16 with overlap 4 and without windows, guide_size {args.long_guide:g}:")
+        print(long_table(comfy_path, args.long_guide))
+    os._exit(0)  # Impact leaves a non-daemon thread behind
 
-    ours = harness.node_class(harness_module.OUR_DETAILER)()
-    theirs = harness.node_class(harness_module.IMPACT_DETAILER)() if harness_module.IMPACT_LINK_NAME in packs else None
+
+def compare(session: Session, sizes: list[tuple[int, int]]) -> None:
+    """Ours against Impact's at each (frames, size), guide_size 256: prints the table."""
     compat = {"crop_mode": "union", "context_length": 0}
     own_defaults = {"crop_mode": "tracked", "context_length": -1}  # our id's defaults
-
-    sizes = [(frames, 256) for frames in args.frames] + ([(16, args.large)] if args.large else [])
     rows: list[Row] = []
     impact_rows: dict[tuple[int, int], Row] = {}
     for frames, size in sizes:
-        clip, segs = make_clip(seg_type, frames, size)
-        runs = [("ours, Impact settings", ours, compat),
-                ("ours, Impact settings, fp32 encode", ours, {**compat, "vae_encode_precision": "fp32"}),
-                ("ours, own defaults", ours, own_defaults)]
-        if theirs is not None:
-            runs.insert(0, ("Impact 7.10.6", theirs, {}))
+        clip, segs = make_clip(session.seg_type, frames, size)
+        runs = [("ours, Impact settings", session.ours, compat),
+                ("ours, Impact settings, fp32 encode", session.ours, {**compat, "vae_encode_precision": "fp32"}),
+                ("ours, own defaults", session.ours, own_defaults)]
+        if session.theirs is not None:
+            runs.insert(0, ("Impact 7.10.6", session.theirs, {}))
         for label, node, extra in runs:
             log.info("%s: %d frames at %dx%d ...", label, frames, size, size)
-            wall, timers, growth = run_once(node, model, vae, clip_model, positive, negative, clip, segs, extra)
+            wall, timers, growth = session.run(node, clip, segs, extra)
             row = Row(label, frames, size, wall, timers, growth)
             rows.append(row)
-            if node is theirs:
+            if node is session.theirs:
                 impact_rows[(frames, size)] = row
             log.info("  %.1fs (UNet %.1fs, encode %.1fs, decode %.1fs), +%d MB", wall, timers.unet, timers.encode,
                      timers.decode, growth // 2**20)
-
-    print()
-    print(f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
-          f"CPU only; tiny SD1.5 checkpoint (UNet 24.5M parameters, full-size VAE encoder), 4 steps, euler, cfg 8, "
-          f"denoise 0.5, guide_size 256, max_size 768, feather 0.")
-    print()
-    print(table(rows, impact_rows))
-
-    if args.tracking:
+    if rows:
         print()
-        print(tracking_table(harness, ours, model, vae, clip_model, positive, negative))
-
-    if args.long:
-        long_rows = []
-        for frames in (32, 64, 128, 256):
-            clip, segs = make_clip(seg_type, frames, 256)
-            wall, timers, growth = run_once(ours, model, vae, clip_model, positive, negative, clip, segs,
-                                            {"crop_mode": "union", "context_length": 16, "context_overlap": 4},
-                                            guide_size=args.long_guide)
-            long_rows.append(Row("ours, windows 16/4", frames, 256, wall, timers, growth))
-            log.info("long %d: %.1fs +%d MB", frames, wall, growth // 2**20)
-        print()
-        print(f"Long clips, frame windows of 16 with overlap 4, guide_size {args.long_guide:g}:")
-        print(table(long_rows, {}))
-    os._exit(0)  # Impact leaves a non-daemon thread behind
+        print(table(rows, impact_rows))
 
 
 if __name__ == "__main__":

@@ -64,7 +64,7 @@ CHROMIUM_ENV = "ADT_CHROMIUM"
 CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome")
 CHROMIUM_ARGS = ("--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
                  "--disable-background-networking", "--disable-extensions")
-VIEWPORT = {"width": 1600, "height": 1000}
+VIEWPORT = {"width": 2400, "height": 1200}  # wide enough that the example graphs fit at a readable zoom
 
 # Frontend settings written to the scratch user folder before the server starts.
 FRONTEND_SETTINGS: dict[str, Any] = {
@@ -75,6 +75,7 @@ FRONTEND_SETTINGS: dict[str, Any] = {
     "Comfy.Graph.CanvasInfo": False,  # the FPS / node-count text in the canvas corner
     "Comfy.Graph.CanvasMenu": False,  # the zoom / mode toolbar floating over the canvas
     "Comfy.VueNodes.Enabled": False,  # classic LiteGraph canvas rendering
+    "LiteGraph.Canvas.MinFontSizeForLOD": 0,  # never the text-less low-detail rendering in screenshots
     "Comfy.Validation.Workflows": False,  # the default: load files as a user's frontend does
     "Comfy.RightSidePanel.ShowErrorsTab": True,  # the default: missing nodes / node errors go to the errors panel
 }

@@ -417,12 +417,16 @@ class ComfySamplingBackend:
             try:
                 return attempt()
             except Exception as error:  # noqa: BLE001 - only out-of-memory is retried
-                if not self._mm.is_oom(error):
+                if not self._is_out_of_memory(error):
                     raise
         raise RuntimeError(
             f"VAE {op} of a batch {tuple(batch.shape)} ran out of memory even in tiles of {RETRY_TILE_SIZES[-1]} px: "
             f"lower max_size (the sampled crop's longer side) or free memory used by other models"
         )
+
+    def _is_out_of_memory(self, error: Exception) -> bool:
+        is_oom = getattr(self._mm, "is_oom", None)  # ComfyUI 0.29 also counts accelerator OOM errors
+        return bool(is_oom(error)) if is_oom is not None else isinstance(error, torch.OutOfMemoryError)
 
     def encode(self, pixels: torch.Tensor) -> torch.Tensor:
         self._check_cancel()

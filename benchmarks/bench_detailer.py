@@ -27,6 +27,7 @@ import json
 import logging
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -280,30 +281,34 @@ def long_point(comfy_path: str, frames: int, guide_size: float, windows: str) ->
     return 0
 
 
-def long_table(comfy_path: str, guide_size: float) -> str:
-    """The long-clip table, each frame count measured in a process of its own.
+def long_table(comfy_path: str, guide_size: float, repeats: int = 1) -> str:
+    """The long-clip table, each frame count measured in a process of its own, ``repeats`` times.
 
     Resident memory only grows within a process (the allocator keeps freed pages for reuse),
     so a run measured after a larger one shows no growth at all, and one after a smaller
     one only what the earlier runs had not already claimed: each point gets a fresh process,
-    booted and loaded the same way, and its peak is compared with the others'.
+    booted and loaded the same way, and its peak is compared with the others'. With repeats,
+    times and memory are medians and the working memory's range is shown.
     """
-    points = []
-    for windows in LONG_WINDOWS:
-        points += [_long_point_process(frames, guide_size, windows) for frames in LONG_FRAMES]
     mb = 2**20
     lines = ["| windows | frames | wall s | UNet s | VAE encode s | VAE decode s | wall s per frame | input clip MB | "
-             "process before run MB | peak MB | peak vs 32 frames | growth MB | refined crops MB | working MB |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
-    for point in points:
-        first = next(p for p in points if p["windows"] == point["windows"])
-        working = point["growth"] - point["output"]
-        lines.append(
-            f"| {point['windows']} | {point['frames']} | {point['wall']:.1f} | {point['unet']:.1f} | {point['encode']:.1f} | "
-            f"{point['decode']:.1f} | {point['wall'] / point['frames']:.3f} | {point['input'] / mb:.0f} | "
-            f"{point['before'] / mb:.0f} | {point['peak'] / mb:.0f} | {point['peak'] / first['peak'] - 1:+.1%} | "
-            f"{point['growth'] / mb:.0f} | {point['output'] / mb:.0f} | {working / mb:.0f} |"
-        )
+             "process before run MB | peak MB | peak vs 32 frames | growth MB | refined crops MB | working MB | "
+             "working MB, range |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for windows in LONG_WINDOWS:
+        first_peak = None
+        for frames in LONG_FRAMES:
+            runs = [_long_point_process(frames, guide_size, windows) for _ in range(repeats)]
+            point = {key: statistics.median(run[key] for run in runs) for key in runs[0] if key != "windows"}
+            working = [run["growth"] - run["output"] for run in runs]
+            first_peak = first_peak or point["peak"]
+            lines.append(
+                f"| {windows} | {frames} | {point['wall']:.1f} | {point['unet']:.1f} | {point['encode']:.1f} | "
+                f"{point['decode']:.1f} | {point['wall'] / frames:.3f} | {point['input'] / mb:.0f} | "
+                f"{point['before'] / mb:.0f} | {point['peak'] / mb:.0f} | {point['peak'] / first_peak - 1:+.1%} | "
+                f"{point['growth'] / mb:.0f} | {point['output'] / mb:.0f} | {statistics.median(working) / mb:.0f} | "
+                f"{min(working) / mb:.0f}-{max(working) / mb:.0f} |"
+            )
     return "\n".join(lines)
 
 
@@ -325,6 +330,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--large", type=int, default=512, help="side of the larger clip (16 frames); 0 to skip")
     parser.add_argument("--long", action="store_true",
                         help="also the long-clip table: 32..256 frames, windows 16/4 and off, each in a fresh process")
+    parser.add_argument("--long-repeats", type=int, default=1, help="fresh processes per long-clip point (medians)")
     parser.add_argument("--long-point", type=int, help=argparse.SUPPRESS)  # one long-clip run (a child process)
     parser.add_argument("--long-windows", choices=list(LONG_WINDOWS), default="16/4", help=argparse.SUPPRESS)
     parser.add_argument("--no-impact", action="store_true")
@@ -358,7 +364,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.long:
         print()
         print(f"Long clips, frame windows of 16 with overlap 4 and without windows, guide_size {args.long_guide:g}:")
-        print(long_table(comfy_path, args.long_guide))
+        print(long_table(comfy_path, args.long_guide, args.long_repeats))
     os._exit(0)  # Impact leaves a non-daemon thread behind
 
 

@@ -29,7 +29,6 @@ import pytest
 import comfy_browser  # tools/, on sys.path through tests/conftest.py
 
 HERE = Path(__file__).resolve().parent
-REPO_ROOT = HERE.parent.parent
 COMFY_ENV = "COMFYUI_PATH"
 ARTIFACTS_ENV = "ADT_BROWSER_ARTIFACTS"
 UPDATE_PREVIEWS_ENV = "ADT_UPDATE_PREVIEWS"

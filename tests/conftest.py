@@ -5,8 +5,11 @@ is, so the tests import the tools by plain name, as the tools import each other.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
+
+import pytest
 
 TOOLS_DIR = Path(__file__).resolve().parent.parent / "tools"
 if str(TOOLS_DIR) not in sys.path:
@@ -15,3 +18,17 @@ if str(TOOLS_DIR) not in sys.path:
 from pack_paths import load_pack  # noqa: E402  (tools/ must be on sys.path first)
 
 load_pack()
+
+
+@pytest.fixture(scope="session")
+def comfy_root() -> Path:
+    """The ComfyUI checkout ``$COMFYUI_PATH`` of the real-ComfyUI and browser tiers (each tier
+    skips its tests without it); a folder that is not a checkout fails the session."""
+    value = os.environ.get("COMFYUI_PATH", "").strip()
+    if not value:
+        pytest.skip("COMFYUI_PATH not set: ComfyUI tiers skipped")
+    path = Path(value).expanduser()
+    missing = [name for name in ("main.py", "nodes.py", "comfy") if not (path / name).exists()]
+    if missing or not (path / "comfy").is_dir():
+        pytest.fail(f"COMFYUI_PATH={path} is not a ComfyUI checkout (no {', '.join(missing) or 'comfy/'})")
+    return path.resolve()

@@ -89,16 +89,6 @@ def cb():
 
 
 @pytest.fixture(scope="session")
-def comfy_root() -> Path:
-    path = comfyui_path()
-    if path is None:
-        pytest.skip(f"{COMFY_ENV} not set: browser tier skipped")
-    if not (path / "main.py").is_file() or not (path / "comfy").is_dir():
-        pytest.fail(f"{COMFY_ENV}={path} is not a ComfyUI checkout (no main.py or comfy/)")
-    return path.resolve()
-
-
-@pytest.fixture(scope="session")
 def artifacts_dir() -> Path:
     directory = Path(os.environ.get(ARTIFACTS_ENV, "").strip() or HERE / "artifacts").resolve()
     directory.mkdir(parents=True, exist_ok=True)

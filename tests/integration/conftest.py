@@ -69,16 +69,6 @@ def report():
 
 
 @pytest.fixture(scope="session")
-def comfy_root() -> Path:
-    path = comfyui_path()
-    if path is None:
-        pytest.skip(SKIP_REASON)
-    if not (path / "nodes.py").is_file() or not (path / "comfy").is_dir():
-        pytest.fail(f"{COMFY_ENV}={path} is not a ComfyUI checkout (no nodes.py or comfy/)")
-    return path.resolve()
-
-
-@pytest.fixture(scope="session")
 def installed_packs(comfy_root) -> dict[str, Path | None]:
     """The third-party packs installed in $COMFYUI_PATH/custom_nodes (None when absent)."""
     custom_nodes = comfy_root / "custom_nodes"

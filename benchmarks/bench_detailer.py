@@ -39,10 +39,13 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
-INTEGRATION = REPO / "tests" / "integration"
 sys.path.append(str(REPO / "tools"))  # tools/ only: the repository root never goes on sys.path
 
-from pack_paths import import_by_path, load_integration_module  # noqa: E402
+import comfy_headless  # noqa: E402
+import tiny_checkpoint  # noqa: E402
+
+OUR_DETAILER = "AnimateDiffDetailer_SEGSDetailerForAnimateDiff"
+IMPACT_DETAILER = "SEGSDetailerForAnimateDiff"
 
 log = logging.getLogger("bench")
 
@@ -240,14 +243,13 @@ class Session:
 
 
 def boot(comfy_path: str, with_impact: bool) -> Session:
-    harness_module = import_by_path("adtest_comfy_harness", INTEGRATION / "comfy_harness.py")
-    checkpoint = load_integration_module("tiny_checkpoint").ensure_tiny_checkpoint()
-    packs = {harness_module.PACK_LINK_NAME: REPO}
-    impact_dir = harness_module.find_pack(Path(comfy_path) / "custom_nodes", harness_module.IMPACT_MARKER)
+    checkpoint = tiny_checkpoint.ensure_tiny_checkpoint()
+    packs = {comfy_headless.PACK_LINK_NAME: REPO}
+    impact_dir = comfy_headless.find_pack(Path(comfy_path) / "custom_nodes", comfy_headless.IMPACT_MARKER)
     if impact_dir is not None and with_impact:
-        packs[harness_module.IMPACT_LINK_NAME] = impact_dir
+        packs[comfy_headless.IMPACT_LINK_NAME] = impact_dir
     work = tempfile.mkdtemp(prefix="adbench-")
-    harness = harness_module.ComfyHarness(comfy_path, work, packs, [Path(checkpoint).parent]).boot()
+    harness = comfy_headless.ComfyHarness(comfy_path, work, packs, [Path(checkpoint).parent]).boot()
 
     import comfy.sd
     import torch
@@ -256,9 +258,9 @@ def boot(comfy_path: str, with_impact: bool) -> Session:
     with torch.inference_mode():
         positive = clip_model.encode_from_tokens_scheduled(clip_model.tokenize("a detailed face"))
         negative = clip_model.encode_from_tokens_scheduled(clip_model.tokenize("blurry"))
-    theirs = harness.node_class(harness_module.IMPACT_DETAILER)() if harness_module.IMPACT_LINK_NAME in packs else None
+    theirs = harness.node_class(IMPACT_DETAILER)() if comfy_headless.IMPACT_LINK_NAME in packs else None
     return Session(harness, harness.pack_module("core.segs").SEG, model, clip_model, vae, positive, negative,
-                   harness.node_class(harness_module.OUR_DETAILER)(), theirs)
+                   harness.node_class(OUR_DETAILER)(), theirs)
 
 
 LONG_FRAMES = (32, 64, 128, 256)

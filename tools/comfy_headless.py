@@ -43,12 +43,30 @@ from typing import Any, Callable
 log = logging.getLogger("comfy_headless")
 
 PACK_LINK_NAME = "comfyui-animatediff-detailer"  # this pack's folder name in the scratch custom_nodes
+IMPACT_LINK_NAME = "ComfyUI-Impact-Pack"
+ADE_LINK_NAME = "ComfyUI-AnimateDiff-Evolved"
+# Files that identify a pack whatever its folder is called.
+IMPACT_MARKER = os.path.join("modules", "impact", "impact_pack.py")
+ADE_MARKER = os.path.join("animatediff", "nodes_gen2.py")
 
 try:
     _LIBC = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6") if sys.platform.startswith("linux") else None
     _LIBC.malloc_trim  # noqa: B018 - glibc only
 except (OSError, AttributeError, TypeError):
     _LIBC = None
+
+
+def find_pack(custom_nodes_dir: str | os.PathLike, marker: str) -> Path | None:
+    """The enabled pack folder under ``custom_nodes_dir`` that has ``marker``, if any."""
+    root = Path(custom_nodes_dir)
+    if not root.is_dir():
+        return None
+    for entry in sorted(root.iterdir()):
+        if entry.name.endswith(".disabled") or entry.name.startswith("."):
+            continue
+        if (entry / marker).is_file():
+            return entry
+    return None
 
 
 # --- graphs ----------------------------------------------------------------------------------

@@ -3,8 +3,8 @@
 The repository root is never put on ``sys.path``: its ``nodes/`` package would shadow
 ComfyUI's ``nodes`` module. ``tools/`` is not a package either; its scripts import each other
 by plain name (``tools/`` is ``sys.path[0]`` when one of them runs, and code elsewhere, the
-test suite and the benchmark, appends :data:`TOOLS_DIR` to ``sys.path`` first). Everything
-else (the pack, the test tiers' model generators) is imported by path through this module.
+test suite and the benchmark, appends :data:`TOOLS_DIR` to ``sys.path`` first). The pack
+itself is imported by path through this module, as ComfyUI imports it.
 Standard library only.
 """
 
@@ -18,7 +18,6 @@ from types import ModuleType
 
 TOOLS_DIR = Path(__file__).resolve().parent
 REPO_ROOT = TOOLS_DIR.parent
-INTEGRATION_DIR = REPO_ROOT / "tests" / "integration"
 PACK_MODULE = "animatediff_detailer"  # the pack's module name when loaded by path, outside ComfyUI
 
 
@@ -48,10 +47,3 @@ def load_pack() -> ModuleType:
     """The pack imported as package :data:`PACK_MODULE` from its folder (ComfyUI not needed)."""
     return import_by_path(PACK_MODULE, REPO_ROOT / "__init__.py", package_dir=REPO_ROOT)
 
-
-def load_integration_module(name: str) -> ModuleType:
-    """A module of ``tests/integration`` (the tiny model generators), under its plain name:
-    ``tiny_controlnet`` imports ``tiny_checkpoint`` by that name, so it is registered first."""
-    if name == "tiny_controlnet":
-        load_integration_module("tiny_checkpoint")
-    return import_by_path(name, INTEGRATION_DIR / f"{name}.py")

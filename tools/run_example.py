@@ -36,7 +36,7 @@ import before_after
 import comfy_headless
 import example_clip
 import workflow_ui
-from pack_paths import load_integration_module
+import tiny_checkpoint
 
 log = logging.getLogger("run_example")
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -97,7 +97,7 @@ def parse_box(text: str | None, width: int, height: int) -> tuple[int, int, int,
 
 def tiny_checkpoint() -> Path:
     """The generated tiny SD1.5 checkpoint (random weights), built once and cached."""
-    return Path(load_integration_module("tiny_checkpoint").ensure_tiny_checkpoint(vae="taesd"))
+    return Path(tiny_checkpoint.ensure_tiny_checkpoint(vae="taesd"))
 
 
 # --- the graph -------------------------------------------------------------------------------

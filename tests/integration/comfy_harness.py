@@ -18,14 +18,8 @@ REPO_ROOT = HERE.parent.parent
 FIXTURE_PACK_DIR = HERE / "fixture_pack"
 
 FIXTURE_LINK_NAME = "adtest-fixture-pack"
-IMPACT_LINK_NAME = "ComfyUI-Impact-Pack"
-ADE_LINK_NAME = "ComfyUI-AnimateDiff-Evolved"
 CHECKPOINT_NAME = "adtest-tiny-sd15.safetensors"  # the tiny checkpoint's name in the checkpoints folder
 CONTROLNET_NAME = "adtest-tiny-controlnet-sd15.safetensors"  # the tiny ControlNet's name in the controlnet folder
-
-# Files that identify a pack whatever its folder is called.
-IMPACT_MARKER = os.path.join("modules", "impact", "impact_pack.py")
-ADE_MARKER = os.path.join("animatediff", "nodes_gen2.py")
 
 OUR_PREFIX = "AnimateDiffDetailer_"
 OUR_DETAILER = OUR_PREFIX + "SEGSDetailerForAnimateDiff"
@@ -60,19 +54,11 @@ Graph = _headless.Graph
 RunResult = _headless.RunResult
 make_fake_server = _headless.make_fake_server
 PACK_LINK_NAME = _headless.PACK_LINK_NAME
-
-
-def find_pack(custom_nodes_dir: str | os.PathLike, marker: str) -> Path | None:
-    """The enabled pack folder under ``custom_nodes_dir`` that has ``marker``, if any."""
-    root = Path(custom_nodes_dir)
-    if not root.is_dir():
-        return None
-    for entry in sorted(root.iterdir()):
-        if entry.name.endswith(".disabled") or entry.name.startswith("."):
-            continue
-        if (entry / marker).is_file():
-            return entry
-    return None
+IMPACT_LINK_NAME = _headless.IMPACT_LINK_NAME
+ADE_LINK_NAME = _headless.ADE_LINK_NAME
+IMPACT_MARKER = _headless.IMPACT_MARKER
+ADE_MARKER = _headless.ADE_MARKER
+find_pack = _headless.find_pack
 
 
 def load_synthetic():

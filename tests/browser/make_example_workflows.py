@@ -9,7 +9,7 @@ widget values Impact Pack had before ``noise_mask_feather``.
 Needs a running ComfyUI with this pack (``--url``), or ``COMFYUI_PATH`` to start one, and
 Chromium with playwright (see tests/browser). Run with the ComfyUI environment's python:
 
-    COMFYUI_PATH=~/ComfyUI python tools/make_example_workflows.py
+    COMFYUI_PATH=~/ComfyUI python tests/browser/make_example_workflows.py
 """
 
 from __future__ import annotations
@@ -18,12 +18,16 @@ import argparse
 import json
 import logging
 import os
+import sys
 from pathlib import Path
 
-from example_workflows_spec import WorkflowSpec, all_specs
+REPO_ROOT = Path(__file__).resolve().parent.parent.parent
+if str(REPO_ROOT / "tools") not in sys.path:  # the spec and the browser driver import tools by name
+    sys.path.append(str(REPO_ROOT / "tools"))
+
+from example_workflows_spec import WorkflowSpec, all_specs  # noqa: E402
 
 log = logging.getLogger("make_example_workflows")
-REPO_ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES_DIR = REPO_ROOT / "example_workflows"
 
 # Builds one graph with the frontend's LiteGraph API and returns its serialization.

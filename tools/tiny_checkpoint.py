@@ -27,7 +27,7 @@ its layout, written atomically, and rebuilt when missing or damaged.
 
 Run as a script to build (or find) the file and print its path and size::
 
-    python tests/integration/tiny_checkpoint.py [--cache-dir DIR] [--vae kl|taesd]
+    python tools/tiny_checkpoint.py [--cache-dir DIR] [--vae kl|taesd]
 """
 
 from __future__ import annotations

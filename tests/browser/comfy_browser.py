@@ -28,7 +28,7 @@ Playwright, Chromium and ComfyUI are only needed when these functions are called
 this module needs the standard library alone. Run it as a script to load (and optionally
 run) one workflow and write its screenshots::
 
-    python tools/comfy_browser.py --comfyui /path/to/ComfyUI example_workflows/x.json --run
+    python tests/browser/comfy_browser.py --comfyui /path/to/ComfyUI example_workflows/x.json --run
 """
 
 from __future__ import annotations
@@ -52,8 +52,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import workflow_ui  # tools/: standard library only
-from pack_paths import REPO_ROOT, load_integration_module
+REPO_ROOT = Path(__file__).resolve().parent.parent.parent
+if str(REPO_ROOT / "tools") not in sys.path:  # run as a script: the tools are imported by name
+    sys.path.append(str(REPO_ROOT / "tools"))
+
+import tiny_checkpoint  # noqa: E402  (tools/)
+import tiny_controlnet  # noqa: E402
+import workflow_ui  # noqa: E402
 
 log = logging.getLogger("comfy_browser")
 
@@ -215,10 +220,9 @@ def _symlink(link: Path, target: str | os.PathLike) -> None:
 def ensure_tiny_models(cache_dir: str | os.PathLike | None = None) -> tuple[str, str]:
     """Paths of the tiny random-weight SD1.5 checkpoint and ControlNet (built once, cached).
 
-    The generators live in ``tests/integration``.
+    The generators live in ``tools/``.
     """
-    return (load_integration_module("tiny_checkpoint").ensure_tiny_checkpoint(cache_dir),
-            load_integration_module("tiny_controlnet").ensure_tiny_controlnet(cache_dir))
+    return tiny_checkpoint.ensure_tiny_checkpoint(cache_dir), tiny_controlnet.ensure_tiny_controlnet(cache_dir)
 
 
 def write_example_clip(input_dir: str | os.PathLike) -> Path:

@@ -29,7 +29,7 @@ atomically, rebuilt when missing or damaged.
 
 Run as a script to build (or find) the file and print its path and size::
 
-    python tests/integration/tiny_controlnet.py [--cache-dir DIR]
+    python tools/tiny_controlnet.py [--cache-dir DIR]
 """
 
 from __future__ import annotations

@@ -249,7 +249,7 @@ def boot(comfy_path: str, with_impact: bool) -> Session:
     if impact_dir is not None and with_impact:
         packs[comfy_headless.IMPACT_LINK_NAME] = impact_dir
     work = tempfile.mkdtemp(prefix="adbench-")
-    harness = comfy_headless.ComfyHarness(comfy_path, work, packs, [Path(checkpoint).parent]).boot()
+    harness = comfy_headless.ComfyHarness(comfy_path, work, packs, {"checkpoints": [Path(checkpoint).parent]}).boot()
 
     import comfy.sd
     import torch

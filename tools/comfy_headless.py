@@ -7,7 +7,7 @@ ComfyUI is imported only by :meth:`ComfyHarness.boot` (never at import of this m
 * no CLI parsing; ``--cpu`` and ``--disable-api-nodes`` set before ``comfy.model_management``
   is imported;
 * input/output/temp/user folders in a scratch directory (output optionally elsewhere); extra
-  checkpoint and ControlNet folders added to ComfyUI's model search paths;
+  model folders (checkpoints, ControlNets, diffusion models, VAEs, ...) added to ComfyUI's search paths;
 * a scratch ``custom_nodes`` folder holding symlinks to exactly the packs wanted is the only
   custom-node folder ComfyUI scans;
 * a stand-in ``server.PromptServer.instance`` (packs touch it at import) that records the
@@ -191,14 +191,13 @@ class ComfyHarness:
     """One headless ComfyUI in this process, with the given packs loaded from a scratch custom_nodes folder."""
 
     def __init__(self, comfy_path: str | os.PathLike, work_dir: str | os.PathLike,
-                 packs: dict[str, str | os.PathLike], checkpoint_dirs: list[str | os.PathLike] = (),
-                 controlnet_dirs: list[str | os.PathLike] = (), output_dir: str | os.PathLike | None = None,
-                 cpu: bool = True) -> None:
+                 packs: dict[str, str | os.PathLike], model_dirs: dict[str, list[str | os.PathLike]] | None = None,
+                 output_dir: str | os.PathLike | None = None, cpu: bool = True) -> None:
         self.comfy_path = Path(comfy_path).resolve()
         self.work_dir = Path(work_dir)
         self.packs = {name: Path(path) for name, path in packs.items()}
-        self.checkpoint_dirs = [Path(p) for p in checkpoint_dirs]
-        self.controlnet_dirs = [Path(p) for p in controlnet_dirs]
+        # ComfyUI model folder kind ("checkpoints", "controlnet", "diffusion_models", "vae", ...) -> extra folders
+        self.model_dirs = {kind: [Path(p) for p in dirs] for kind, dirs in (model_dirs or {}).items()}
         self.custom_nodes_dir = self.work_dir / "custom_nodes"
         self.cpu = cpu  # False: ComfyUI's default device
         self.output_dir = Path(output_dir) if output_dir is not None else self.work_dir / "output"
@@ -254,10 +253,9 @@ class ComfyHarness:
         folder_paths.set_temp_directory(str(self.work_dir / "temp"))
         folder_paths.set_user_directory(str(self.work_dir / "user"))
         folder_paths.folder_names_and_paths["custom_nodes"] = ([str(self.custom_nodes_dir)], set())
-        for directory in self.checkpoint_dirs:
-            folder_paths.add_model_folder_path("checkpoints", str(directory), is_default=True)
-        for directory in self.controlnet_dirs:  # what ControlNetLoader lists and loads
-            folder_paths.add_model_folder_path("controlnet", str(directory), is_default=True)
+        for kind, directories in self.model_dirs.items():  # what the loader nodes list and load
+            for directory in directories:
+                folder_paths.add_model_folder_path(kind, str(directory), is_default=True)
 
         import server
 

@@ -243,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
         width, height = video_size(args.input)
 
     harness = comfy_headless.ComfyHarness(comfy_path, work, packs={comfy_headless.PACK_LINK_NAME: REPO_ROOT},
-                                          checkpoint_dirs=checkpoint_dirs, output_dir=out_dir, cpu=not args.gpu)
+                                          model_dirs={"checkpoints": checkpoint_dirs}, output_dir=out_dir, cpu=not args.gpu)
     sys.stderr.write("booting ComfyUI...\n")
     harness.boot()
     if checkpoint_name not in harness.list_models("checkpoints"):

@@ -5,7 +5,7 @@ installed packs (e.g. "Impact Pack absent") cannot share the test session's proc
 
     python comfy_runner.py SPEC.json RESULT.json
 
-SPEC: ``comfy_path``, ``work_dir``, ``packs`` (link name -> folder), ``checkpoint_dirs``, ``controlnet_dirs``,
+SPEC: ``comfy_path``, ``work_dir``, ``packs`` (link name -> folder), ``model_dirs`` (model folder kind -> folders),
 ``inspect_ids`` (node ids to describe), ``graph`` (API prompt; a node may carry
 ``"_alternatives": [class_type, ...]`` used in order when its class_type is not
 registered), ``validate_only`` (prompts to validate without running), ``fetch``
@@ -93,8 +93,7 @@ def main(spec_path: str, result_path: str) -> int:
         spec = json.load(f)
     result: dict = {"ok": False}
     try:
-        harness = ComfyHarness(spec["comfy_path"], spec["work_dir"], spec["packs"], spec.get("checkpoint_dirs", []),
-                               spec.get("controlnet_dirs", []))
+        harness = ComfyHarness(spec["comfy_path"], spec["work_dir"], spec["packs"], spec.get("model_dirs", {}))
         harness.boot()
         result["boot_seconds"] = harness.boot_seconds
         result["loaded_packs"] = sorted(harness.loaded_pack_dirs())

@@ -122,7 +122,8 @@ def comfy(comfy_root, installed_packs, checkpoints_dir, controlnet_dir, tmp_path
         packs[IMPACT_LINK_NAME] = installed_packs["impact"]
     if installed_packs["animatediff"] is not None:
         packs[ADE_LINK_NAME] = installed_packs["animatediff"]
-    harness = ComfyHarness(comfy_root, tmp_path_factory.mktemp("comfyui"), packs, [checkpoints_dir], [controlnet_dir])
+    harness = ComfyHarness(comfy_root, tmp_path_factory.mktemp("comfyui"), packs,
+                           {"checkpoints": [checkpoints_dir], "controlnet": [controlnet_dir]})
     harness.boot()
     harness.timings = REPORT["timings"]
     REPORT["timings"].append((f"ComfyUI boot with {', '.join(sorted(packs))}", harness.boot_seconds))

@@ -693,7 +693,7 @@ def without_impact(comfy_root, checkpoints_dir, tmp_path_factory, report) -> dic
         "comfy_path": str(comfy_root),
         "work_dir": str(work),
         "packs": {PACK_LINK_NAME: str(REPO_ROOT), FIXTURE_LINK_NAME: str(FIXTURE_PACK_DIR)},
-        "checkpoint_dirs": [str(checkpoints_dir)],
+        "model_dirs": {"checkpoints": [str(checkpoints_dir)]},
         "inspect_ids": INSPECTED_IDS,
         "validate_only": [saved_graph],
         "graph": run_graph,
@@ -764,7 +764,7 @@ def broken_impact(comfy_root, checkpoints_dir, tmp_path_factory, report) -> dict
         "work_dir": str(work),
         "packs": {PACK_LINK_NAME: str(REPO_ROOT), FIXTURE_LINK_NAME: str(FIXTURE_PACK_DIR),
                   IMPACT_LINK_NAME: str(fake)},
-        "checkpoint_dirs": [str(checkpoints_dir)],
+        "model_dirs": {"checkpoints": [str(checkpoints_dir)]},
         "inspect_ids": INSPECTED_IDS,
         "validate_only": [saved_graph],
     }

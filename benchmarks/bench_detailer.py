@@ -217,9 +217,9 @@ def tracking_table(session: Session, frames: int = 16, size: int = 256) -> str:
         (fitted,) = regions.fit_segs(segs, size, size)
         plan = enhance.plan_seg(fitted, settings, frames)
         wall, _, _ = session.run(session.ours, clip, segs, {"crop_mode": mode, "context_length": 0})
-        jitter = tracking.path_jitter(plan.windows)
-        lines.append(f"| {mode} | {plan.windows.width}x{plan.windows.height} | {plan.size.width}x{plan.size.height} | "
-                     f"{plan.size.width / plan.windows.width:.2f} | {wall:.1f} | {jitter:.2f} |")
+        jitter = tracking.path_jitter(plan.crop_windows)
+        lines.append(f"| {mode} | {plan.crop_windows.width}x{plan.crop_windows.height} | {plan.size.width}x{plan.size.height} | "
+                     f"{plan.size.width / plan.crop_windows.width:.2f} | {wall:.1f} | {jitter:.2f} |")
     return "\n".join(lines)
 
 

@@ -1,33 +1,36 @@
 """The detail pass: crop each SEG over all frames, sample it as one clip, scale it back.
 
 This module orchestrates; the model work goes through a :class:`SamplingBackend`
-(encode, sample, decode), so the whole routine runs against a fake backend in tests
-and against ComfyUI in the node.
+(encode, noise, sample, decode, ControlNet), so the whole routine runs against a fake
+backend in tests and against ComfyUI in the node.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import torch
 
-from .conditioning import crop_conditioning
-from .geometry import VAE_STRIDE, SamplingSize, rect_size, sampling_size
+from .conditioning import Conditionings
+from .context_windows import sample_in_context_windows
+from .crop_windows import CropWindows
+from .frames import per_frame
+from .geometry import LatentLayout, SamplingSize, rect_size, sampling_size
 from .images import check_frames, crop_frames, resize_frames
-from .masks import feather_masks, masks_for_frames, resize_masks
+from .masks import feather_masks, resize_masks
 from .paste import paste_segs
 from .regions import FittedSeg, fit_segs
-from .segs import SEG, unpack_segs
+from .segs import replace_seg, unpack_segs
 from .tracking import tracked_windows
-from .windows import CropWindows
 
 log = logging.getLogger(__name__)
 
 SEED_LIMIT = 2**64
 CROP_MODES = ("union", "tracked")
+MASK_FIX = "give one mask per frame or a single mask for all frames (rebuild the SEGS from the same clip as the images)"
 
 
 @dataclass(frozen=True)
@@ -57,33 +60,15 @@ class DetailSettings:
         return (self.seed + seg_index) % SEED_LIMIT if self.seed_per_seg else self.seed
 
 
-@dataclass(frozen=True)
-class Conditionings:
-    """The CONDITIONING lists a pass samples with (the refiner's may be None)."""
-
-    positive: Any
-    negative: Any
-    refiner_positive: Any = None
-    refiner_negative: Any = None
-
-    def cropped(self, windows: CropWindows, frame_width: int, frame_height: int) -> Conditionings:
-        """The same conditionings with every mask cut to the crop windows of the full frame."""
-        return Conditionings(
-            *(crop_conditioning(c, windows, frame_width, frame_height) for c in
-              (self.positive, self.negative, self.refiner_positive, self.refiner_negative))
-        )
-
-
 class SamplingBackend(Protocol):
-    """The model work of a detail pass. Pixels are IMAGE ``[B, H, W, 3]``; latents ``[B, C, H/s, W/s]``.
+    """The model work of a detail pass. Pixels are IMAGE ``[B, H, W, 3]``; latents
+    ``[B, C, H/s, W/s]`` with s = ``layout.spatial``.
 
-    ``stride`` (s) is the VAE's downscale factor: sampling sizes are multiples of it.
-    ``advanced_controlnet`` tells ControlNet wrappers (Impact's ``apply(..., use_acn=)``)
-    whether Advanced-ControlNet is there to apply them; without it they use ComfyUI's own.
+    The detail pass drives the context windows itself: it asks the backend which windows to
+    use, draws the clip's noise once, and calls :meth:`sample` per window with slices of it.
     """
 
-    stride: int
-    advanced_controlnet: bool
+    layout: LatentLayout
 
     def begin(self, seg_count: int, frame_count: int) -> None:
         """Called once before the first SEG, with the number of SEGS that will be sampled."""
@@ -94,8 +79,24 @@ class SamplingBackend(Protocol):
     def encode(self, pixels: torch.Tensor) -> torch.Tensor:
         """Encode a batch of frames to latents."""
 
-    def sample(self, latent: torch.Tensor, noise_mask: torch.Tensor, conditionings: Conditionings, seed: int) -> torch.Tensor:
-        """Sample all frames of one SEG in one pass; ``noise_mask`` is ``[F, H, W]`` at pixel size."""
+    def context_windows(self, frame_count: int) -> list[range]:
+        """The windows of frames the clip is sampled in (one window: the whole clip at once)."""
+
+    def noise(self, latent: torch.Tensor, seed: int) -> torch.Tensor:
+        """The initial noise of the whole clip for ``seed``, shaped like ``latent``."""
+
+    def sample(self, latent: torch.Tensor, noise: torch.Tensor, noise_mask: torch.Tensor,
+               conditionings: Conditionings, seed: int) -> torch.Tensor:
+        """Sample the frames of one context window in one pass; ``noise_mask`` is ``[F, H, W]`` at pixel size."""
+
+    def slice_control(self, control: Any, frames: range, frame_count: int) -> Any:
+        """A ControlNet chain whose per-frame hints are cut to ``frames`` of the clip."""
+
+    def apply_control(self, wrapper: Any, conditionings: Conditionings, crops: torch.Tensor, masks: torch.Tensor,
+                      crop_windows: CropWindows) -> tuple[Conditionings, list[torch.Tensor]]:
+        """Let a SEG's ControlNet wrapper add its ControlNet to the conditionings, for crops
+        ``[F, h, w, 3]`` and noise masks ``[F, h, w]`` cut at ``crop_windows``; returns the
+        conditionings and the hint images used."""
 
     def decode(self, latent: torch.Tensor) -> torch.Tensor:
         """Decode a batch of latents to frames."""
@@ -103,20 +104,21 @@ class SamplingBackend(Protocol):
 
 @dataclass(frozen=True)
 class SegPlan:
-    """How one SEG is detailed: the windows cut from the frames and the size they are sampled at."""
+    """How one SEG is detailed: the crop windows cut from the frames and the size they are sampled at."""
 
     fitted: FittedSeg
-    windows: CropWindows
+    crop_windows: CropWindows
     size: SamplingSize
 
 
-def plan_seg(fitted: FittedSeg, settings: DetailSettings, frame_count: int, stride: int = VAE_STRIDE) -> SegPlan:
-    """The crop windows and sampling size of a usable SEG (sampling sides are multiples of ``stride``).
+def plan_seg(fitted: FittedSeg, settings: DetailSettings, frame_count: int, layout: LatentLayout = LatentLayout()) -> SegPlan:
+    """The crop windows and sampling size of a usable SEG (sampling sides are multiples of
+    ``layout.size_multiple``).
 
     A mask whose frame count fits neither the clip nor one frame is an error here, before any
     model work.
     """
-    mask = masks_for_frames(fitted.mask, frame_count, f"{fitted.name} cropped_mask")
+    mask = per_frame(fitted.mask, frame_count, f"{fitted.name} cropped_mask", fix=MASK_FIX)
     tracked = settings.crop_mode == "tracked"
     wrapper = getattr(fitted.seg, "control_net_wrapper", None)
     if tracked and wrapper is not None and not getattr(wrapper, "accepts_windows", False):
@@ -124,13 +126,14 @@ def plan_seg(fitted: FittedSeg, settings: DetailSettings, frame_count: int, stri
         log.info("%s: its ControlNet wrapper cannot follow a tracked crop; using the union crop", fitted.name)
         tracked = False
     if tracked:
-        windows, subject_size = tracked_windows(mask, fitted.rect, fitted.bbox, frame_count, settings.track_smoothing)
+        crop_windows, subject_size = tracked_windows(mask, fitted.rect, fitted.bbox, frame_count, settings.track_smoothing)
     else:
-        windows, subject_size = CropWindows.fixed(fitted.rect, frame_count), rect_size(fitted.bbox)
+        crop_windows, subject_size = CropWindows.fixed(fitted.rect, frame_count), rect_size(fitted.bbox)
     size = sampling_size(
-        (windows.width, windows.height), subject_size, settings.guide_size, settings.guide_for_bbox, settings.max_size, stride
+        (crop_windows.width, crop_windows.height), subject_size, settings.guide_size, settings.guide_for_bbox,
+        settings.max_size, layout.size_multiple,
     )
-    return SegPlan(fitted, windows, size)
+    return SegPlan(fitted, crop_windows, size)
 
 
 def encode_in_batches(frames: torch.Tensor, width: int, height: int, backend: SamplingBackend) -> torch.Tensor:
@@ -147,11 +150,30 @@ def decode_in_batches(latent: torch.Tensor, width: int, height: int, backend: Sa
     """Decode latents and scale each batch straight to ``width`` x ``height``: float32 ``[F, height, width, 3]`` on the CPU."""
     frame_count = latent.shape[0]
     out = torch.empty((frame_count, height, width, 3), dtype=torch.float32)
-    step = max(1, backend.frames_per_batch(latent.shape[-1] * backend.stride, latent.shape[-2] * backend.stride))
+    spatial = backend.layout.spatial
+    step = max(1, backend.frames_per_batch(latent.shape[-1] * spatial, latent.shape[-2] * spatial))
     for start in range(0, frame_count, step):
         pixels = backend.decode(latent[start : start + step])
         out[start : start + pixels.shape[0]] = resize_frames(pixels[..., :3].to("cpu", torch.float32), height, width)
     return out
+
+
+def sample_clip(latent: torch.Tensor, noise_mask: torch.Tensor, conditionings: Conditionings, seed: int,
+                backend: SamplingBackend) -> torch.Tensor:
+    """Sample one SEG's latents ``[F, C, h, w]`` in the backend's context windows, with the noise
+    drawn once for the whole clip; each window samples with its frames' conditioning masks and hints."""
+    frame_count = latent.shape[0]
+    windows = backend.context_windows(frame_count)
+    if len(windows) > 1:
+        log.info("sampling %d frames in %d context windows of %d", frame_count, len(windows), len(windows[0]))
+
+    def sample_window(frames: range, part: torch.Tensor, noise: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        conds = conditionings
+        if len(frames) != frame_count:
+            conds = conditionings.for_frames(frames, frame_count, backend.slice_control)
+        return backend.sample(part, noise, mask, conds, seed)
+
+    return sample_in_context_windows(latent, backend.noise(latent, seed), noise_mask, windows, sample_window)
 
 
 @dataclass(frozen=True)
@@ -170,59 +192,58 @@ def detail_seg(
     """Detail one SEG over all frames and return its refined SEG (nothing is pasted).
 
     The crop is taken from ``frames`` for every frame (never from ``seg.cropped_image``),
-    sampled at ``plan.size`` in one call, and scaled back to the crop's own size.
+    sampled at ``plan.size`` in one pass, and scaled back to the crop's own size.
     """
-    fitted, windows = plan.fitted, plan.windows
+    fitted, crop_windows = plan.fitted, plan.crop_windows
     frame_count, frame_h, frame_w = frames.shape[:3]
     x1, y1, x2, y2 = fitted.rect
-    in_crop = windows.shifted(x1, y1)
-    crops = windows.cut(frames)
-    masks = masks_for_frames(feather_masks(fitted.mask, settings.noise_mask_feather), frame_count, f"{fitted.name} cropped_mask")
+    in_crop = crop_windows.shifted(x1, y1)
+    crops = crop_windows.cut(frames)
+    masks = per_frame(feather_masks(fitted.mask, settings.noise_mask_feather), frame_count,
+                      f"{fitted.name} cropped_mask", fix=MASK_FIX)
     masks = in_crop.cut(masks)
 
-    conds = conditionings.cropped(windows, frame_w, frame_h)
+    conds = conditionings.cropped(crop_windows, frame_w, frame_h)
     cnet_images: list[torch.Tensor] = []
     wrapper = getattr(fitted.seg, "control_net_wrapper", None)
     if wrapper is not None:
-        extra = {"windows": windows} if getattr(wrapper, "accepts_windows", False) else {}
-        use_acn = getattr(backend, "advanced_controlnet", True)
-        positive, negative, hints = wrapper.apply(conds.positive, conds.negative, crops.contiguous(), masks, use_acn=use_acn, **extra)
-        conds = replace(conds, positive=positive, negative=negative)
-        cnet_images.extend(hints or [])
+        conds, hints = backend.apply_control(wrapper, conds, crops.contiguous(), masks, crop_windows)
+        cnet_images.extend(hints)
 
     width, height = plan.size.width, plan.size.height
     log.info(
         "%s: %s crop %dx%d in %s, sampled at %dx%d (x%.2f) over %d frames",
-        fitted.name, "fixed" if windows.is_fixed else "tracked", windows.width, windows.height, list(fitted.rect),
-        width, height, plan.size.scale, frame_count,
+        fitted.name, "fixed" if crop_windows.is_fixed else "tracked", crop_windows.width, crop_windows.height,
+        list(fitted.rect), width, height, plan.size.scale, frame_count,
     )
     latent = encode_in_batches(crops, width, height, backend)
     noise_mask = resize_masks(masks, height, width)
     # Per-frame tensors are dropped as soon as they are used: on a long clip each is a sizeable
     # share of the peak, which must not grow with the frame count more than the output does.
     del crops, masks
-    latent = backend.sample(latent, noise_mask, conds, settings.seed_for(fitted.index))
+    latent = sample_clip(latent, noise_mask, conds, settings.seed_for(fitted.index), backend)
     del noise_mask
-    refined = decode_in_batches(latent, windows.width, windows.height, backend)
+    refined = decode_in_batches(latent, crop_windows.width, crop_windows.height, backend)
     if not bool(torch.isfinite(refined).all()):
         raise RuntimeError(
             f"{fitted.name}: sampling produced NaN or infinite pixels; the model or VAE overflowed "
             f"(try an fp32 VAE, a lower cfg, or another checkpoint)"
         )
-    if (windows.width, windows.height) != (x2 - x1, y2 - y1):
+    if (crop_windows.width, crop_windows.height) != (x2 - x1, y2 - y1):
         # the SEG keeps its crop region: the union crop with each frame's window refined
         refined = in_crop.paste(crop_frames(frames, fitted.rect).to("cpu", torch.float32).clone(), refined)
 
-    seg = fitted.seg
-    new_seg = SEG(refined, seg.cropped_mask, seg.confidence, fitted.rect, fitted.bbox, seg.label, None)
+    new_seg = replace_seg(fitted.seg, cropped_image=refined, crop_region=fitted.rect, bbox=fitted.bbox,
+                          control_net_wrapper=None)
     return SegResult(new_seg, cnet_images)
 
 
-def _plan_all(frames: torch.Tensor, segs: Any, settings: DetailSettings, stride: int) -> tuple[list[FittedSeg], dict[int, SegPlan]]:
+def _plan_all(frames: torch.Tensor, segs: Any, settings: DetailSettings,
+              layout: LatentLayout) -> tuple[list[FittedSeg], dict[int, SegPlan]]:
     """Fit the SEGS to the frames and plan every usable one; mask-count errors surface here, before model work."""
     frame_count, frame_h, frame_w = frames.shape[:3]
     fitted = fit_segs(segs, frame_h, frame_w)
-    plans = {item.index: plan_seg(item, settings, frame_count, stride) for item in fitted if item.usable}
+    plans = {item.index: plan_seg(item, settings, frame_count, layout) for item in fitted if item.usable}
     return fitted, plans
 
 
@@ -274,7 +295,7 @@ def _detail_each(
     frames = check_frames(frames)
     if not unpack_segs(segs)[1]:
         return frames, segs, []
-    fitted, plans = _plan_all(frames, segs, settings, backend.stride)
+    fitted, plans = _plan_all(frames, segs, settings, backend.layout)
     backend.begin(len(plans), frames.shape[0])
     header = tuple(frames.shape[1:3])
     new_segs: list[Any] = []

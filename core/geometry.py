@@ -14,6 +14,18 @@ Rect = tuple[int, int, int, int]
 VAE_STRIDE = 8
 
 
+@dataclass(frozen=True)
+class LatentLayout:
+    """How a VAE (and the model sampling its latents) maps pixels to latents.
+
+    ``spatial`` pixels along x and y make one latent cell; sampling sizes are multiples of
+    ``size_multiple`` (``spatial`` times the model's patch size).
+    """
+
+    spatial: int = VAE_STRIDE
+    size_multiple: int = VAE_STRIDE
+
+
 def rect_size(rect: Rect) -> tuple[int, int]:
     """Width and height of a rectangle (0 when it is empty or inverted)."""
     x1, y1, x2, y2 = rect

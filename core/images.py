@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from .crop_windows import CropWindows
+from .frames import per_frame
 from .geometry import Rect
 
 
@@ -56,3 +58,18 @@ def check_frames(frames: object, what: str = "image_frames") -> torch.Tensor:
         shown = ", ".join(str(i) for i in bad[:10]) + (" ..." if len(bad) > 10 else "")
         raise ValueError(f"{what} contains NaN or infinite values in frame(s) {shown}: fix the node that produced them")
     return frames
+
+
+def cut_full_frames(images: torch.Tensor, crop_windows: CropWindows, frame_height: int, frame_width: int,
+                    what: str, fix: str) -> torch.Tensor:
+    """Frame-sized images ``[1|F, H', W', C]`` (any resolution: resampled to ``frame_width`` x
+    ``frame_height`` first) cut at the crop windows, one per frame: ``[F, h, w, C]``.
+
+    Used for control images that cover the whole frame: every frame gets its own cut at the
+    place its crop was cut. The image count must be one or the clip's frame count.
+    """
+    frame_count = crop_windows.origins.shape[0]
+    per_frame(images, frame_count, what, "the clip", fix)  # check the count before any resampling
+    if images.shape[1:3] != (frame_height, frame_width):
+        images = resize_frames(images, frame_height, frame_width)
+    return per_frame(crop_windows.cut(images), frame_count, what, "the clip", fix).contiguous()

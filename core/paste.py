@@ -8,11 +8,14 @@ from typing import Any
 import torch
 
 from .images import check_frames, crop_frames, resize_frames
-from .masks import feather_masks, masks_for_frames
+from .frames import per_frame
+from .masks import feather_masks
 from .regions import fit_segs
 from .segs import as_image_tensor
 
 log = logging.getLogger(__name__)
+
+PASTE_FIX = "paste SEGS made from the same clip"
 
 
 def inner_feather(masks: torch.Tensor, feather: int) -> torch.Tensor:
@@ -24,17 +27,6 @@ def inner_feather(masks: torch.Tensor, feather: int) -> torch.Tensor:
     if feather <= 0:
         return masks
     return torch.minimum(masks, feather_masks(masks, feather))
-
-
-def frames_for(images: torch.Tensor, frame_count: int, what: str) -> torch.Tensor:
-    """One image per frame: ``[1|F, h, w, 3]`` -> ``[F, h, w, 3]`` (a single image is shared)."""
-    if images.shape[0] == frame_count:
-        return images
-    if images.shape[0] == 1:
-        return images.expand(frame_count, -1, -1, -1)
-    raise ValueError(
-        f"{what} has {images.shape[0]} frames but image has {frame_count}: paste SEGS made from the same clip"
-    )
 
 
 def paste_segs(
@@ -56,14 +48,15 @@ def paste_segs(
             continue
         x1, y1, x2, y2 = item.rect
         if ref_frames is not None:
-            source = crop_frames(frames_for(ref_frames, frame_count, "ref_image_opt"), item.rect)
+            source = crop_frames(per_frame(ref_frames, frame_count, "ref_image_opt", "image", PASTE_FIX), item.rect)
         else:
             image = as_image_tensor(item.seg.cropped_image, f"{item.name} cropped_image")
             if image is None:
                 log.warning("%s has no cropped_image to paste; skipped", item.name)
                 continue
-            source = frames_for(resize_frames(image[..., :3], y2 - y1, x2 - x1), frame_count, f"{item.name} cropped_image")
-        masks = masks_for_frames(inner_feather(item.mask, feather), frame_count, f"{item.name} cropped_mask", "image")
+            source = per_frame(resize_frames(image[..., :3], y2 - y1, x2 - x1), frame_count, f"{item.name} cropped_image",
+                               "image", PASTE_FIX)
+        masks = per_frame(inner_feather(item.mask, feather), frame_count, f"{item.name} cropped_mask", "image", PASTE_FIX)
         weight = (masks * strength).unsqueeze(-1).to(out.dtype)
         region = out[:, y1:y2, x1:x2, :]
         blended = torch.lerp(region, source.to(out.device, out.dtype), weight.to(out.device))

@@ -11,7 +11,7 @@ import torch
 from .geometry import Rect, clamp_rect, rect_size, scale_rect
 from .images import resize_frames
 from .masks import resize_masks
-from .segs import SEG, as_image_tensor, as_mask_tensor, as_rect, seg_label, unpack_segs
+from .segs import as_image_tensor, as_mask_tensor, as_rect, replace_seg, seg_label, unpack_segs
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +100,6 @@ def _fit_seg(seg: Any, index: int, scale_x: float, scale_y: float, frame_w: int,
         changed = True
 
     if changed:
-        seg = SEG(image, mask, seg.confidence, clamped, bbox, seg.label, getattr(seg, "control_net_wrapper", None))
+        seg = replace_seg(seg, cropped_image=image, cropped_mask=mask, crop_region=clamped, bbox=bbox)
     return FittedSeg(index, seg, clamped, bbox, mask)
 

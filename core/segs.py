@@ -26,6 +26,15 @@ SEG = namedtuple(
 )
 
 
+def replace_seg(seg: Any, **changes: Any) -> Any:
+    """A copy of ``seg`` with some fields changed, of the same SEG type (Impact's namedtuple or
+    ours); a SEG-like object that is not a namedtuple comes back as our SEG."""
+    if hasattr(seg, "_replace"):
+        return seg._replace(**changes)
+    values = {field: getattr(seg, field, None) for field in SEG._fields}
+    return SEG(**{**values, **changes})
+
+
 def as_rect(value: Any, what: str) -> Rect:
     """Read a rectangle ``[x1, y1, x2, y2]`` (list, tuple, numpy or torch) as four ints."""
     try:

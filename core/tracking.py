@@ -15,7 +15,8 @@ import torch
 import torch.nn.functional as F
 
 from .geometry import Rect, rect_size
-from .windows import CropWindows
+from .masks import gaussian_kernel
+from .crop_windows import CropWindows
 
 
 def subject_boxes(masks: torch.Tensor, threshold: float = 0.5) -> tuple[torch.Tensor, torch.Tensor]:
@@ -69,9 +70,7 @@ def smooth_path(points: torch.Tensor, sigma_frames: float) -> torch.Tensor:
     if sigma_frames <= 0 or points.shape[0] < 3:
         return points
     radius = min(points.shape[0] - 1, max(1, math.ceil(3 * sigma_frames)))
-    offsets = torch.arange(-radius, radius + 1, dtype=torch.float32)
-    kernel = torch.exp(-0.5 * (offsets / sigma_frames) ** 2)
-    kernel = (kernel / kernel.sum()).view(1, 1, -1)
+    kernel = gaussian_kernel(sigma_frames, radius).view(1, 1, -1)
     series = points.t().unsqueeze(1)  # [D, 1, F]
     padded = F.pad(series, (radius, radius), mode="replicate")
     return F.conv1d(padded, kernel).squeeze(1).t()

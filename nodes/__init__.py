@@ -1,11 +1,11 @@
-"""ComfyUI node classes of the pack and the adapter they use to talk to ComfyUI."""
+"""ComfyUI node classes of the pack, their registration, and the adapter they use to talk to ComfyUI."""
 
 from __future__ import annotations
 
 import logging
 import os
 
-from . import comfy_adapter
+from .adapter import environment
 from .detailer import (
     DetailerForEachPipeForAnimateDiff,
     ImpactDetailerForEachPipeForAnimateDiff,
@@ -65,12 +65,12 @@ NODE_ENTRIES = [
     NodeEntry("SEGSPreview", SEGSPreview, "SEGS Preview Crops"),
 ]
 
-IMPACT_PACK_INSTALLED = impact_pack_installed(comfy_adapter.custom_node_folders(PACK_DIR))
+IMPACT_PACK_INSTALLED = impact_pack_installed(environment.custom_node_folders(PACK_DIR))
 NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS = build_mappings(NODE_ENTRIES, IMPACT_PACK_INSTALLED)
 
 if IMPACT_PACK_INSTALLED:
     log.info("AnimateDiff Detailer: Impact Pack is installed; our nodes use their own ids only")
-    comfy_adapter.install_impact_fallback(
+    environment.install_impact_fallback(
         impact_fallbacks(NODE_ENTRIES),
         {entry.impact_id: list((entry.impact_class or entry.node_class).INPUT_TYPES()["required"])
          for entry in NODE_ENTRIES if entry.impact_id},

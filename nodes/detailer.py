@@ -1,17 +1,25 @@
-"""The SEGS detailer nodes: thin node classes over ``core.enhance``."""
+"""The SEGS detailer nodes: thin node classes over ``core.enhance``.
+
+Each input is declared once, in ``INPUT_TYPES``: the node methods take the inputs by name
+(or by position, in the declared order, as Impact's ``doit`` does), inputs left out take their
+declared default, and :func:`pass_options` turns them into the detail pass's options.
+"""
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from typing import Any
 
 import torch
 
-from ..core.enhance import CROP_MODES, Conditionings, DetailSettings, detail_and_paste, detail_segs
+from ..core.conditioning import Conditionings
+from ..core.enhance import CROP_MODES, DetailSettings, detail_and_paste, detail_segs
 from ..core.images import check_frames
+from ..core.options import VAE_ENCODE_PRECISIONS, SamplingOptions
 from ..core.segs import unpack_segs
-from . import comfy_adapter as comfy
+from .adapter import environment
+from .adapter.inputs import unpack_basic_pipe
+from .adapter.sampling import ComfySamplingBackend
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +36,7 @@ def detailer_inputs(
     guide_size_default: float = 256, crop_mode_default: str = "union", context_length_default: int = 0
 ) -> dict[str, dict[str, tuple]]:
     """The inputs of Impact's SEGSDetailerForAnimateDiff, in its order, with tooltips; plus ours after them."""
-    max_res = comfy.max_resolution()
+    max_res = environment.max_resolution()
     return {
         "required": {
             "image_frames": ("IMAGE", {"tooltip": "The video frames [frames, height, width, 3] the SEGS were detected on."}),
@@ -43,8 +51,8 @@ def detailer_inputs(
                              "tooltip": "Noise seed; the same seed and settings give the same result."}),
             "steps": ("INT", {"default": 20, "min": 1, "max": 10000, "tooltip": "Sampling steps (after denoise, as in KSampler)."}),
             "cfg": ("FLOAT", {"default": 8.0, "min": 0.0, "max": 100.0, "tooltip": "Classifier-free guidance scale."}),
-            "sampler_name": (comfy.sampler_names(), {"tooltip": "ComfyUI sampler."}),
-            "scheduler": (comfy.scheduler_names(), {"tooltip": "ComfyUI scheduler, or Align Your Steps / GITS schedules."}),
+            "sampler_name": (environment.sampler_names(), {"tooltip": "ComfyUI sampler."}),
+            "scheduler": (environment.scheduler_names(), {"tooltip": "ComfyUI scheduler, or Align Your Steps / GITS schedules."}),
             "denoise": ("FLOAT", {"default": 0.5, "min": 0.0001, "max": 1.0, "step": 0.01,
                                   "tooltip": "How much of each region is redrawn: 1.0 replaces it, low values keep its structure."}),
             "basic_pipe": ("BASIC_PIPE", {"tooltip": "Model, clip, vae, positive and negative (from ToBasicPipe). An AnimateDiff-patched model keeps the region coherent over time."}),
@@ -66,10 +74,92 @@ def detailer_inputs(
                                        "tooltip": "Sample clips longer than this many frames in overlapping windows, cross-faded. 0 = all frames at once; -1 = auto: 16 when the model carries an AnimateDiff motion module, else all at once. Ignored when the model has its own context windows (AnimateDiff-Evolved context options)."}),
             "context_overlap": ("INT", {"default": 4, "min": 0, "max": 4095, "step": 1,
                                         "tooltip": "Frames shared by neighbouring windows, blended so no seam shows."}),
-            "vae_encode_precision": (list(comfy.VAE_ENCODE_PRECISIONS), {"default": "auto",
+            "vae_encode_precision": (list(VAE_ENCODE_PRECISIONS), {"default": "auto",
                                      "tooltip": "auto: encode crops in bfloat16 on a CPU that computes it natively (about 1.7x faster), fp32 elsewhere. fp32 / bf16 force one."}),
         },
     }
+
+
+def bind_inputs(node_class: type, args: tuple, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """A node's inputs by name: positional values in ``INPUT_TYPES`` order (required, then
+    optional, as ComfyUI and Impact's ``doit`` order them), keywords as given, and every input
+    left out at its declared default (None where there is none)."""
+    declared = node_class.INPUT_TYPES()
+    specs = {**declared["required"], **declared.get("optional", {})}
+    if len(args) > len(specs):
+        raise TypeError(f"{node_class.__name__}.doit takes {len(specs)} inputs, got {len(args)} positional values")
+    inputs = dict(zip(specs, args))
+    for name, value in kwargs.items():
+        if name not in specs:
+            raise TypeError(f"{node_class.__name__}.doit got an unknown input '{name}'")
+        if name in inputs:
+            raise TypeError(f"{node_class.__name__}.doit got input '{name}' twice")
+        inputs[name] = value
+    for name, spec in specs.items():
+        if name not in inputs:
+            inputs[name] = spec[1].get("default") if len(spec) > 1 and isinstance(spec[1], dict) else None
+    return inputs
+
+
+def pass_options(inputs: dict[str, Any]) -> tuple[SamplingOptions, DetailSettings]:
+    """The detail pass's sampling options and settings from a detailer node's inputs by name."""
+    sampling = SamplingOptions(
+        steps=inputs["steps"], cfg=inputs["cfg"], sampler_name=inputs["sampler_name"], scheduler=inputs["scheduler"],
+        denoise=inputs["denoise"], refiner_ratio=inputs["refiner_ratio"] or 0.0,
+        scheduler_func=inputs["scheduler_func_opt"], context_length=inputs["context_length"],
+        context_overlap=inputs["context_overlap"], vae_encode_precision=inputs["vae_encode_precision"],
+    )
+    settings = DetailSettings(
+        guide_size=inputs["guide_size"], guide_for_bbox=inputs["guide_size_for"], max_size=inputs["max_size"],
+        seed=inputs["seed"], noise_mask_feather=inputs["noise_mask_feather"], seed_per_seg=inputs["seed_per_seg"],
+        crop_mode=inputs["crop_mode"], track_smoothing=inputs["track_smoothing"],
+    )
+    return sampling, settings
+
+
+def prepare_pass(inputs: dict[str, Any]) -> tuple[ComfySamplingBackend, Conditionings, DetailSettings] | None:
+    """Check every input (errors name the input and the fix), then build the ComfyUI backend.
+
+    Returns None when there is nothing to sample (empty SEGS), without touching ComfyUI.
+    """
+    model, _clip, vae, positive, negative = unpack_basic_pipe(inputs["basic_pipe"], "basic_pipe")
+    refiner_model = refiner_positive = refiner_negative = None
+    if inputs["refiner_basic_pipe_opt"] is not None:
+        refiner_model, _, _, refiner_positive, refiner_negative = unpack_basic_pipe(
+            inputs["refiner_basic_pipe_opt"], "refiner_basic_pipe_opt")
+    sampling, settings = pass_options(inputs)
+    sampling.validate(environment.sampler_names(), environment.comfy_scheduler_names())
+    check_frames(inputs["image_frames"], "image_frames")
+    if not unpack_segs(inputs["segs"], "segs")[1]:
+        return None
+    backend = ComfySamplingBackend(model, vae, sampling, refiner_model=refiner_model,
+                                   noise_mask_feather=settings.noise_mask_feather)
+    return backend, Conditionings(positive, negative, refiner_positive, refiner_negative), settings
+
+
+def run_pass(inputs: dict[str, Any], paste_feather: int | None = None,
+             after_paste: Any = None) -> tuple[torch.Tensor, Any, list[torch.Tensor]]:
+    """Check the inputs and detail the SEGS (pasting each when ``paste_feather`` is given).
+
+    Returns ``(frames, refined SEGS, cnet images)``; the cnet list is never empty (one black
+    image stands in).
+    """
+    image_frames, segs = inputs["image_frames"], inputs["segs"]
+    prepared = prepare_pass(inputs)
+    if prepared is None:
+        return image_frames, segs, [empty_cnet_image()]
+    backend, conditionings, settings = prepared
+    # ComfyUI's executor already runs nodes without autograd; called from elsewhere, a VAE pass
+    # would otherwise keep its activations (about 0.8 GB per 256x256 frame).
+    with torch.inference_mode():
+        if paste_feather is None:
+            frames = image_frames
+            refined, cnet_images = detail_segs(image_frames, segs, settings, conditionings, backend)
+        else:
+            frames, refined, cnet_images = detail_and_paste(
+                image_frames, segs, settings, conditionings, backend, paste_feather, after_paste
+            )
+    return frames, refined, cnet_images or [empty_cnet_image()]
 
 
 class SEGSDetailerForAnimateDiff:
@@ -93,39 +183,8 @@ class SEGSDetailerForAnimateDiff:
     def INPUT_TYPES(cls) -> dict[str, dict[str, tuple]]:
         return detailer_inputs(crop_mode_default=cls.CROP_MODE_DEFAULT, context_length_default=cls.CONTEXT_LENGTH_DEFAULT)
 
-    def doit(
-        self,
-        image_frames: torch.Tensor,
-        segs: Any,
-        guide_size: float,
-        guide_size_for: bool,
-        max_size: float,
-        seed: int,
-        steps: int,
-        cfg: float,
-        sampler_name: str,
-        scheduler: str,
-        denoise: float,
-        basic_pipe: Any,
-        refiner_ratio: float = 0.2,
-        refiner_basic_pipe_opt: Any = None,
-        noise_mask_feather: int = 20,
-        scheduler_func_opt: Any = None,
-        seed_per_seg: bool = False,
-        crop_mode: str | None = None,
-        track_smoothing: float = 2.0,
-        context_length: int | None = None,
-        context_overlap: int = 4,
-        vae_encode_precision: str = "auto",
-    ) -> tuple[Any, list[torch.Tensor]]:
-        _, refined, cnet_images = run_pass(
-            image_frames, segs, basic_pipe, refiner_basic_pipe_opt,
-            SamplingOptions(steps, cfg, sampler_name, scheduler, denoise, refiner_ratio, scheduler_func_opt,
-                            self.CONTEXT_LENGTH_DEFAULT if context_length is None else context_length,
-                            context_overlap, vae_encode_precision),
-            DetailSettings(guide_size, guide_size_for, max_size, seed, noise_mask_feather, seed_per_seg,
-                           crop_mode or self.CROP_MODE_DEFAULT, track_smoothing),
-        )
+    def doit(self, *args: Any, **kwargs: Any) -> tuple[Any, list[torch.Tensor]]:
+        _, refined, cnet_images = run_pass(bind_inputs(type(self), args, kwargs))
         return refined, cnet_images
 
 
@@ -135,99 +194,6 @@ class ImpactSEGSDetailerForAnimateDiff(SEGSDetailerForAnimateDiff):
     CATEGORY = IMPACT_DETAILER_CATEGORY
     CROP_MODE_DEFAULT = "union"  # saved Impact workflows behave as before
     CONTEXT_LENGTH_DEFAULT = 0
-
-
-@dataclass(frozen=True)
-class SamplingOptions:
-    """The KSampler settings of a detail pass, as the node received them."""
-
-    steps: int
-    cfg: float
-    sampler_name: str
-    scheduler: str
-    denoise: float
-    refiner_ratio: float | None = None
-    scheduler_func: Any = None
-    context_length: int = 0
-    context_overlap: int = 4
-    vae_encode_precision: str = "auto"
-
-
-def prepare_pass(
-    image_frames: torch.Tensor,
-    segs: Any,
-    basic_pipe: Any,
-    refiner_basic_pipe: Any,
-    sampling: SamplingOptions,
-    noise_mask_feather: int,
-) -> tuple[comfy.ComfySamplingBackend, Conditionings] | None:
-    """Check every input (errors name the input and the fix), then build the ComfyUI backend.
-
-    Returns None when there is nothing to sample (empty SEGS), without touching ComfyUI.
-    """
-    model, _clip, vae, positive, negative = comfy.unpack_basic_pipe(basic_pipe, "basic_pipe")
-    refiner_model = refiner_positive = refiner_negative = None
-    if refiner_basic_pipe is not None:
-        refiner_model, _, _, refiner_positive, refiner_negative = comfy.unpack_basic_pipe(refiner_basic_pipe, "refiner_basic_pipe_opt")
-    comfy.check_sampler(sampling.sampler_name)
-    comfy.check_scheduler(sampling.scheduler, sampling.scheduler_func)
-    if sampling.steps < 1:
-        raise ValueError(f"steps must be at least 1, got {sampling.steps}")
-    if not 0.0 < sampling.denoise <= 1.0:
-        raise ValueError(f"denoise must be in (0, 1], got {sampling.denoise}")
-    if sampling.vae_encode_precision not in comfy.VAE_ENCODE_PRECISIONS:
-        raise ValueError(
-            f"vae_encode_precision '{sampling.vae_encode_precision}' is not one of {', '.join(comfy.VAE_ENCODE_PRECISIONS)}"
-        )
-    if sampling.context_length > 0 and not 0 <= sampling.context_overlap < sampling.context_length:
-        raise ValueError(
-            f"context_overlap must be at least 0 and less than context_length ({sampling.context_length}), "
-            f"got {sampling.context_overlap}: lower the overlap or raise the length"
-        )
-    check_frames(image_frames, "image_frames")
-    if not unpack_segs(segs, "segs")[1]:
-        return None
-
-    backend = comfy.ComfySamplingBackend(
-        model, vae, steps=sampling.steps, cfg=sampling.cfg, sampler_name=sampling.sampler_name,
-        scheduler=sampling.scheduler, denoise=sampling.denoise, refiner_model=refiner_model,
-        refiner_ratio=sampling.refiner_ratio or 0.0, noise_mask_feather=noise_mask_feather,
-        scheduler_func=sampling.scheduler_func, context_length=sampling.context_length,
-        context_overlap=sampling.context_overlap, vae_encode_precision=sampling.vae_encode_precision,
-    )
-    return backend, Conditionings(positive, negative, refiner_positive, refiner_negative)
-
-
-def run_pass(
-    image_frames: torch.Tensor,
-    segs: Any,
-    basic_pipe: Any,
-    refiner_basic_pipe: Any,
-    sampling: SamplingOptions,
-    settings: DetailSettings,
-    paste_feather: int | None = None,
-    after_paste: Any = None,
-) -> tuple[torch.Tensor, Any, list[torch.Tensor]]:
-    """Check the inputs and detail the SEGS (pasting each when ``paste_feather`` is given).
-
-    Returns ``(frames, refined SEGS, cnet images)``; the cnet list is never empty (one black
-    image stands in).
-    """
-    prepared = prepare_pass(image_frames, segs, basic_pipe, refiner_basic_pipe, sampling, settings.noise_mask_feather)
-    if prepared is None:
-        return image_frames, segs, [empty_cnet_image()]
-    backend, conditionings = prepared
-    # ComfyUI's executor already runs nodes without autograd; called from elsewhere, a VAE pass
-    # would otherwise keep its activations (about 0.8 GB per 256x256 frame).
-    with torch.inference_mode():
-        if paste_feather is None:
-            frames = image_frames
-            refined, cnet_images = detail_segs(image_frames, segs, settings, conditionings, backend)
-        else:
-            frames, refined, cnet_images = detail_and_paste(
-                image_frames, segs, settings, conditionings, backend, paste_feather, after_paste
-            )
-    return frames, refined, cnet_images or [empty_cnet_image()]
 
 
 def detail_and_paste_inputs(crop_mode_default: str, context_length_default: int) -> dict[str, dict[str, tuple]]:
@@ -265,47 +231,14 @@ class DetailerForEachPipeForAnimateDiff:
     def INPUT_TYPES(cls) -> dict[str, dict[str, tuple]]:
         return detail_and_paste_inputs(cls.CROP_MODE_DEFAULT, cls.CONTEXT_LENGTH_DEFAULT)
 
-    def doit(
-        self,
-        image_frames: torch.Tensor,
-        segs: Any,
-        guide_size: float,
-        guide_size_for: bool,
-        max_size: float,
-        seed: int,
-        steps: int,
-        cfg: float,
-        sampler_name: str,
-        scheduler: str,
-        denoise: float,
-        feather: int,
-        basic_pipe: Any,
-        refiner_ratio: float = 0.2,
-        detailer_hook: Any = None,
-        refiner_basic_pipe_opt: Any = None,
-        noise_mask_feather: int = 20,
-        scheduler_func_opt: Any = None,
-        seed_per_seg: bool = False,
-        crop_mode: str | None = None,
-        track_smoothing: float = 2.0,
-        context_length: int | None = None,
-        context_overlap: int = 4,
-        vae_encode_precision: str = "auto",
-    ) -> tuple[torch.Tensor, Any, Any, list[torch.Tensor]]:
+    def doit(self, *args: Any, **kwargs: Any) -> tuple[torch.Tensor, Any, Any, list[torch.Tensor]]:
+        inputs = bind_inputs(type(self), args, kwargs)
         after_paste = None
-        if detailer_hook is not None:
-            after_paste = getattr(detailer_hook, "post_paste", None)
+        if inputs["detailer_hook"] is not None:
+            after_paste = getattr(inputs["detailer_hook"], "post_paste", None)
             log.warning("detailer_hook: only its post_paste stage is applied by this node")
-        frames, refined, cnet_images = run_pass(
-            image_frames, segs, basic_pipe, refiner_basic_pipe_opt,
-            SamplingOptions(steps, cfg, sampler_name, scheduler, denoise, refiner_ratio, scheduler_func_opt,
-                            self.CONTEXT_LENGTH_DEFAULT if context_length is None else context_length,
-                            context_overlap, vae_encode_precision),
-            DetailSettings(guide_size, guide_size_for, max_size, seed, noise_mask_feather, seed_per_seg,
-                           crop_mode or self.CROP_MODE_DEFAULT, track_smoothing),
-            paste_feather=feather, after_paste=after_paste,
-        )
-        return frames, refined, basic_pipe, cnet_images
+        frames, refined, cnet_images = run_pass(inputs, paste_feather=inputs["feather"], after_paste=after_paste)
+        return frames, refined, inputs["basic_pipe"], cnet_images
 
 
 class ImpactDetailerForEachPipeForAnimateDiff(DetailerForEachPipeForAnimateDiff):

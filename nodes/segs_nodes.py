@@ -9,8 +9,9 @@ import torch
 from ..core.mask_segs import MaskToSegsOptions, masks_to_segs
 from ..core.paste import paste_segs
 from ..core.segs_ops import ORDER_KEYS, order_segs, parse_labels, preview_crops, split_by_label, split_by_size
-from . import comfy_adapter as comfy
-from .controlnet import attach_control_net
+from .adapter.controlnet import attach_control_net
+from .adapter.environment import max_resolution
+from .adapter.inputs import unpack_basic_pipe
 
 PACK_CATEGORY = "AnimateDiff Detailer"
 
@@ -37,7 +38,7 @@ class MaskToSEGSForVideo:
                                           "tooltip": "Crop region size relative to the region's bbox (more context around it)."}),
                 "bbox_fill": ("BOOLEAN", {"default": False, "label_on": "enabled", "label_off": "disabled",
                                           "tooltip": "Fill each frame's bbox of the region in its mask."}),
-                "drop_size": ("INT", {"min": 1, "max": comfy.max_resolution(), "step": 1, "default": 10,
+                "drop_size": ("INT", {"min": 1, "max": max_resolution(), "step": 1, "default": 10,
                                       "tooltip": "Regions whose bbox is not larger than this (pixels) on both sides are dropped."}),
                 "contour_fill": ("BOOLEAN", {"default": False, "label_on": "enabled", "label_off": "disabled",
                                              "tooltip": "Fill holes inside each region, in every frame."}),
@@ -132,7 +133,7 @@ class FromBasicPipe:
         return {"required": {"basic_pipe": ("BASIC_PIPE", {"tooltip": "A pipe from ToBasicPipe."})}}
 
     def doit(self, basic_pipe: Any) -> tuple:
-        return tuple(comfy.unpack_basic_pipe(basic_pipe, "basic_pipe"))
+        return tuple(unpack_basic_pipe(basic_pipe, "basic_pipe"))
 
 
 class ImpactToBasicPipe(ToBasicPipe):
@@ -205,7 +206,7 @@ class SEGSFilterBySize:
 
     @classmethod
     def INPUT_TYPES(cls) -> dict[str, dict[str, tuple]]:
-        max_res = comfy.max_resolution()
+        max_res = max_resolution()
         return {"required": {
             "segs": ("SEGS", {"tooltip": "SEGS to filter."}),
             "min_side": ("INT", {"default": 0, "min": 0, "max": max_res, "tooltip": "Smallest allowed shorter side of the bbox, pixels."}),

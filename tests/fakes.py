@@ -1,4 +1,4 @@
-"""A fake sampling backend for the enhance routine: no model, fully observable."""
+"""A fake sampling backend for the detail pass: no model, fully observable."""
 
 from __future__ import annotations
 
@@ -7,23 +7,34 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
+from animatediff_detailer.core.context_windows import context_windows
+from animatediff_detailer.core.geometry import LatentLayout
+from animatediff_detailer.nodes.adapter.controlnet import apply_seg_control
+
 
 @dataclass
 class FakeBackend:
     """Encodes by 8x8 average pooling (RGB + a ones channel), decodes by nearest upsampling.
 
-    ``sample`` mixes seeded noise into the masked part of the latent, so the result depends
-    on the seed and on the mask, and records every call for the tests to inspect.
+    ``sample`` mixes the seeded noise into the masked part of the latent, so the result depends
+    on the seed and on the mask, and records every call for the tests to inspect. ControlNet
+    wrappers are applied as the ComfyUI backend applies them, told ``advanced_controlnet``.
     """
 
     batch: int = 3
     stride: int = 8
     advanced_controlnet: bool = True
     noise_strength: float = 0.5
+    context_length: int = 0
+    context_overlap: int = 4
     encode_sizes: list = field(default_factory=list)
     decode_sizes: list = field(default_factory=list)
     sample_calls: list = field(default_factory=list)
     begun: list = field(default_factory=list)
+
+    @property
+    def layout(self) -> LatentLayout:
+        return LatentLayout(spatial=self.stride, size_multiple=self.stride)
 
     def begin(self, seg_count: int, frame_count: int) -> None:
         self.begun.append((seg_count, frame_count))
@@ -37,14 +48,24 @@ class FakeBackend:
         pooled = F.avg_pool2d(x, self.stride)
         return torch.cat([pooled, torch.ones_like(pooled[:, :1])], dim=1)
 
-    def sample(self, latent, noise_mask, conditionings, seed):
+    def context_windows(self, frame_count: int) -> list[range]:
+        return context_windows(frame_count, self.context_length, self.context_overlap)
+
+    def noise(self, latent: torch.Tensor, seed: int) -> torch.Tensor:
+        return torch.rand(latent.shape, generator=torch.Generator().manual_seed(seed))
+
+    def sample(self, latent, noise, noise_mask, conditionings, seed):
         self.sample_calls.append(
             {"latent": latent.shape, "mask": noise_mask.clone(), "conditionings": conditionings, "seed": seed}
         )
-        generator = torch.Generator().manual_seed(seed)
-        noise = torch.rand(latent.shape, generator=generator)
         mask = F.interpolate(noise_mask.unsqueeze(1), size=latent.shape[-2:], mode="bilinear")
         return latent + self.noise_strength * mask * (noise - latent)
+
+    def slice_control(self, control, frames: range, frame_count: int):
+        return control
+
+    def apply_control(self, wrapper, conditionings, crops, masks, crop_windows):
+        return apply_seg_control(wrapper, conditionings, crops, masks, crop_windows, self.advanced_controlnet)
 
     def decode(self, latent: torch.Tensor) -> torch.Tensor:
         self.decode_sizes.append(tuple(latent.shape))
@@ -55,6 +76,6 @@ class FakeBackend:
 class IdentityBackend(FakeBackend):
     """Sampling changes nothing: the detail pass is then only resize, encode, decode, resize."""
 
-    def sample(self, latent, noise_mask, conditionings, seed):
-        super().sample(latent, noise_mask, conditionings, seed)
+    def sample(self, latent, noise, noise_mask, conditionings, seed):
+        super().sample(latent, noise, noise_mask, conditionings, seed)
         return latent

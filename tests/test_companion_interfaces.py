@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from animatediff_detailer.nodes import comfy_adapter
+from animatediff_detailer.nodes.adapter import environment
 from animatediff_detailer.nodes.detailer import ImpactDetailerForEachPipeForAnimateDiff
 from animatediff_detailer.nodes.segs_nodes import (
     ImpactFromBasicPipe,
@@ -14,7 +14,7 @@ from animatediff_detailer.nodes.segs_nodes import (
     ImpactToBasicPipe,
 )
 
-MAX_RES = comfy_adapter.max_resolution()
+MAX_RES = environment.max_resolution()
 SAMPLERS, SCHEDULERS = "SAMPLERS", "SCHEDULERS"
 
 IMPACT = {
@@ -83,9 +83,9 @@ IMPACT = {
 
 def _type_matches(declared, expected):
     if expected == SAMPLERS:
-        return declared == comfy_adapter.sampler_names()
+        return declared == environment.sampler_names()
     if expected == SCHEDULERS:
-        return declared == comfy_adapter.scheduler_names()
+        return declared == environment.scheduler_names()
     return declared == expected
 
 

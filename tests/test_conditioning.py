@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from animatediff_detailer.core.conditioning import crop_condition_mask, crop_conditioning
-from animatediff_detailer.core.windows import CropWindows
+from animatediff_detailer.core.crop_windows import CropWindows
 
 
 def fixed(rect, frames=1):

@@ -8,7 +8,8 @@ import pytest
 import torch
 from fakes import FakeBackend, IdentityBackend
 
-from animatediff_detailer.core.enhance import Conditionings, DetailSettings, detail_segs
+from animatediff_detailer.core.conditioning import Conditionings
+from animatediff_detailer.core.enhance import DetailSettings, detail_segs
 from animatediff_detailer.core.masks import resize_masks
 from animatediff_detailer.core.segs import SEG
 
@@ -198,7 +199,7 @@ def test_nan_frames_are_reported():
 
 def test_nan_from_the_sampler_is_reported():
     class Diverging(FakeBackend):
-        def sample(self, latent, noise_mask, conditionings, seed):
+        def sample(self, latent, noise, noise_mask, conditionings, seed):
             return latent * float("nan")
 
     with pytest.raises(RuntimeError, match="face.*NaN"):

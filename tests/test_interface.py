@@ -7,10 +7,11 @@ import os
 
 import pytest
 
-from animatediff_detailer.nodes import comfy_adapter, registry
+from animatediff_detailer.nodes import registry
+from animatediff_detailer.nodes.adapter import environment
 from animatediff_detailer.nodes.detailer import ImpactSEGSDetailerForAnimateDiff, SEGSDetailerForAnimateDiff
 
-MAX_RESOLUTION = comfy_adapter.max_resolution()
+MAX_RESOLUTION = environment.max_resolution()
 
 # Impact's interface, written out as data: (name, type, options that must match).
 SEED_REQUIRED = [
@@ -42,9 +43,9 @@ def _check_inputs(declared: dict, expected: list) -> None:
     for name, kind, options in expected:
         spec = declared[name]
         if kind == "SAMPLERS":
-            assert spec[0] == comfy_adapter.sampler_names()
+            assert spec[0] == environment.sampler_names()
         elif kind == "SCHEDULERS":
-            assert spec[0] == comfy_adapter.comfy_scheduler_names() + IMPACT_EXTRA_SCHEDULERS
+            assert spec[0] == environment.comfy_scheduler_names() + IMPACT_EXTRA_SCHEDULERS
         else:
             assert spec[0] == kind, name
         declared_options = spec[1] if len(spec) > 1 else {}

@@ -5,21 +5,22 @@ from __future__ import annotations
 import pytest
 import torch
 
-from animatediff_detailer.core.masks import feather_masks, masks_for_frames, resize_masks
+from animatediff_detailer.core.frames import per_frame
+from animatediff_detailer.core.masks import feather_masks, resize_masks
 
 
 def test_per_frame_masks_stay_per_frame_and_one_mask_broadcasts():
-    per_frame = torch.rand(5, 8, 9)
-    assert masks_for_frames(per_frame, 5) is per_frame
+    masks = torch.rand(5, 8, 9)
+    assert per_frame(masks, 5, "mask") is masks
     single = torch.rand(1, 8, 9)
-    expanded = masks_for_frames(single, 5)
+    expanded = per_frame(single, 5, "mask")
     assert expanded.shape == (5, 8, 9)
     assert torch.equal(expanded[3], single[0])
 
 
 def test_mask_frame_count_mismatch_names_both_counts():
     with pytest.raises(ValueError) as error:
-        masks_for_frames(torch.rand(3, 8, 8), 7)
+        per_frame(torch.rand(3, 8, 8), 7, "mask")
     assert "3" in str(error.value) and "7" in str(error.value)
 
 

@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from animatediff_detailer.core.segs import SEG
-from animatediff_detailer.nodes import comfy_adapter
+from animatediff_detailer.core.options import SamplingOptions
+from animatediff_detailer.nodes.adapter import environment, sampling
 from animatediff_detailer.nodes.detailer import SEGSDetailerForAnimateDiff
 
 
@@ -78,7 +79,7 @@ def test_scheduler_comfyui_cannot_compute_names_input_and_accepted_values(name):
 
 @pytest.mark.parametrize("name", ["AYS SD1", "AYS SDXL", "GITS[coeff=1.2]", "karras"])
 def test_impact_scheduler_names_are_accepted(name):
-    comfy_adapter.check_scheduler(name)
+    SamplingOptions(2, 7.0, "euler", name, 0.5).validate(environment.sampler_names(), environment.comfy_scheduler_names())
 
 
 def test_unknown_sampler_is_refused():
@@ -135,9 +136,9 @@ def test_differential_diffusion_denoises_soft_mask_values_later():
     mask = torch.tensor([0.0, 0.3, 0.6, 1.0])
     sigmas = torch.tensor([10.0, 5.0, 1.0, 0.0])
     options = {"model": FakeInner, "sigmas": sigmas}
-    at_start = comfy_adapter._differential_diffusion(torch.tensor([10.0]), mask, options)
-    halfway = comfy_adapter._differential_diffusion(torch.tensor([5.0]), mask, options)
-    at_end = comfy_adapter._differential_diffusion(torch.tensor([0.1]), mask, options)
+    at_start = sampling._differential_diffusion(torch.tensor([10.0]), mask, options)
+    halfway = sampling._differential_diffusion(torch.tensor([5.0]), mask, options)
+    at_end = sampling._differential_diffusion(torch.tensor([0.1]), mask, options)
     assert at_start.tolist() == [0.0, 0.0, 0.0, 1.0]
     assert halfway.tolist() == [0.0, 0.0, 1.0, 1.0]
     assert at_end.tolist() == [1.0, 1.0, 1.0, 1.0]

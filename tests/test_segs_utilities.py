@@ -10,8 +10,8 @@ from test_enhance import CONDS
 from animatediff_detailer.core.enhance import DetailSettings, detail_segs
 from animatediff_detailer.core.segs import SEG
 from animatediff_detailer.core.segs_ops import order_segs, parse_labels, preview_crops, split_by_label, split_by_size
-from animatediff_detailer.core.windows import CropWindows
-from animatediff_detailer.nodes.controlnet import SegControlNet, attach_control_net
+from animatediff_detailer.core.crop_windows import CropWindows
+from animatediff_detailer.nodes.adapter.controlnet import SegControlNet, attach_control_net
 
 
 class FakeControlNet:

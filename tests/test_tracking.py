@@ -10,7 +10,7 @@ from animatediff_detailer.core.enhance import DetailSettings, detail_segs
 from animatediff_detailer.core.mask_segs import MaskToSegsOptions, masks_to_segs
 from animatediff_detailer.core.paste import paste_segs
 from animatediff_detailer.core.tracking import fill_missing, path_jitter, smooth_path, tracked_windows
-from animatediff_detailer.core.windows import CropWindows
+from animatediff_detailer.core.crop_windows import CropWindows
 
 FRAMES, HEIGHT, WIDTH = 12, 96, 256
 

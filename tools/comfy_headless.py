@@ -1,5 +1,5 @@
-"""Run real ComfyUI 0.29 in-process, headless, on the CPU: the engine of the real-ComfyUI
-test tier and of ``tools/run_example.py``.
+"""Run real ComfyUI 0.29 in-process, headless, on the CPU: the engine of ``tools/run_example.py``,
+also used by the real-ComfyUI test tier and the benchmark.
 
 ComfyUI is imported only by :meth:`ComfyHarness.boot` (never at import of this module). What
 ``boot`` does mirrors ComfyUI's ``main.py`` minus the web server:

@@ -515,7 +515,7 @@ def test_cancel_during_vae_encoding_stops_before_sampling(comfy):
 # --- long clips and context windows ------------------------------------------------------------
 
 
-def expected_frame_windows(frame_count: int, length: int, overlap: int) -> list[range]:
+def expected_context_windows(frame_count: int, length: int, overlap: int) -> list[range]:
     """Windows of ``length`` frames, ``overlap`` shared, the last one ending at the last frame."""
     if length <= 0 or frame_count <= length:
         return [range(frame_count)]
@@ -533,7 +533,7 @@ def test_long_clip_is_sampled_in_overlapping_windows_with_the_whole_clips_noise(
     pipeline = build_pipeline(comfy, clip=clip, detail=detail, record_tag="base",
                               detailer_extra={"context_length": 4, "context_overlap": 2})
     recorded = run_recorded(comfy, pipeline, "long clip in windows (10 frames, length 4, overlap 2)")
-    windows = expected_frame_windows(clip.frames, 4, 2)
+    windows = expected_context_windows(clip.frames, 4, 2)
     calls = recorded.sample_calls
     assert [c["latent_shape"][0] for c in calls] == [len(w) for w in windows]
     full_shape = (clip.frames, *calls[0]["latent_shape"][1:])
@@ -568,7 +568,7 @@ def test_animatediff_evolved_gets_all_frames_of_a_seg_in_one_sampling_call(comfy
     calls = recorded.unet_calls
     assert calls
     if mode == "pack windows":
-        windows = expected_frame_windows(clip.frames, 4, 1)
+        windows = expected_context_windows(clip.frames, 4, 1)
         assert [c["latent_shape"][0] for c in recorded.sample_calls] == [len(w) for w in windows]
         assert all(c["ad_full_length"] == 4 for c in calls), [c["ad_full_length"] for c in calls]
         return

@@ -1,17 +1,23 @@
-"""Overlapping frame windows for long clips, and the cross-fade that joins them.
+"""Context windows: a long clip sampled as overlapping windows of frames, cross-faded.
 
 A motion module sees a limited number of frames at once (16 for most AnimateDiff
 modules) and sampling memory grows with the frame count. A long clip is therefore
 sampled as overlapping windows of ``length`` frames; where two windows overlap, their
-results are blended with linear ramps whose weights sum to one on every frame.
+results are blended with linear ramps whose weights sum to one on every frame. (Not to be
+confused with crop windows, :mod:`.crop_windows`, which are where a SEG is cut from a frame.)
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 
+# Samples one window: (frames, latent, noise, noise_mask) of that window -> sampled latent.
+SampleWindow = Callable[[range, torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 
-def frame_windows(frame_count: int, length: int, overlap: int) -> list[range]:
+
+def context_windows(frame_count: int, length: int, overlap: int) -> list[range]:
     """Windows of ``length`` frames covering ``0..frame_count``, consecutive ones sharing
     ``overlap`` frames (the last window is moved back to end at the last frame).
 
@@ -50,3 +56,32 @@ def crossfade_weights(windows: list[range], frame_count: int) -> list[torch.Tens
     for window, weights in zip(windows, raw):
         total[window.start : window.stop] += weights
     return [weights / total[window.start : window.stop] for window, weights in zip(windows, raw)]
+
+
+def sample_in_context_windows(
+    latent: torch.Tensor,
+    noise: torch.Tensor,
+    noise_mask: torch.Tensor,
+    windows: list[range],
+    sample_window: SampleWindow,
+    time_dim: int = 0,
+) -> torch.Tensor:
+    """Sample ``latent`` window by window and cross-fade the results.
+
+    ``latent`` and ``noise`` hold the clip's frames along ``time_dim`` (0 for image latents
+    ``[F, C, h, w]``, 2 for video latents ``[1, C, F, h, w]``); ``noise_mask`` holds one mask
+    per frame ``[F, H, W]``. The noise is the whole clip's, sliced, so a frame's noise does not
+    depend on the window it falls in. One window is one call on the whole clip.
+    """
+    if len(windows) == 1 and len(windows[0]) == latent.shape[time_dim]:
+        return sample_window(windows[0], latent, noise, noise_mask)
+    frame_count = latent.shape[time_dim]
+    result = torch.zeros_like(latent, dtype=torch.float32)
+    weight_shape = [1] * latent.ndim
+    for window, weight in zip(windows, crossfade_weights(windows, frame_count)):
+        start, length = window.start, len(window)
+        sampled = sample_window(window, latent.narrow(time_dim, start, length), noise.narrow(time_dim, start, length),
+                                noise_mask[window.start : window.stop])
+        weight_shape[time_dim] = length
+        result.narrow(time_dim, start, length).add_(sampled.to(result) * weight.view(weight_shape).to(result))
+    return result.to(latent.dtype)

@@ -1,5 +1,6 @@
-"""ControlNet per SEG: a wrapper with Impact's ``apply`` contract, applied through ComfyUI's
-own ControlNet objects (no Advanced-ControlNet needed), with one hint per frame."""
+"""ControlNet per SEG through ComfyUI's own ControlNet objects (no Advanced-ControlNet needed):
+the wrapper our ControlNet node attaches to SEGS, how the detail pass applies any wrapper
+(ours or Impact's), and how a chain's per-frame hints are cut to a context window."""
 
 from __future__ import annotations
 
@@ -7,10 +8,13 @@ from typing import Any
 
 import torch
 
-from ..core.geometry import Rect
-from ..core.images import resize_frames
-from ..core.segs import SEG, as_rect, unpack_segs
-from ..core.windows import CropWindows
+from ...core.conditioning import Conditionings
+from ...core.crop_windows import CropWindows
+from ...core.geometry import Rect
+from ...core.images import cut_full_frames
+from ...core.segs import as_rect, replace_seg, unpack_segs
+
+CONTROL_IMAGE_FIX = "give one control image per frame or a single one"
 
 
 class SegControlNet:
@@ -20,7 +24,7 @@ class SegControlNet:
     for all) cut at the same place as the crop, frame by frame, so every frame gets its own
     hint. ``apply`` keeps Impact's contract, ``(positive, negative, cnet_images)``, so Impact's
     detailer can use it and ours can use Impact's wrappers; ``use_acn`` is accepted and not
-    needed. Our detailer also passes the crop ``windows`` (tracked crops move per frame).
+    needed. Our detailer also passes the ``windows`` of the crop (tracked crops move per frame).
     """
 
     accepts_windows = True
@@ -43,30 +47,15 @@ class SegControlNet:
         """The hint frames ``[F, h, w, 3]`` for crops ``image`` ``[F, h, w, 3]``."""
         if self.control_image is None:
             return image[..., :3]
-        control = self.control_image[..., :3]
         height, width = self.frame_size
-        if control.shape[1:3] != (height, width):
-            control = resize_frames(control, height, width)
-        windows = windows or CropWindows.fixed(self.crop_region, image.shape[0])
-        if control.shape[0] not in (1, image.shape[0]):
-            raise ValueError(
-                f"control_image has {control.shape[0]} frames but the clip has {image.shape[0]}: "
-                f"give one control image per frame or a single one"
-            )
-        hint = windows.cut(control)
-        if hint.shape[0] == 1:
-            hint = hint.expand(image.shape[0], -1, -1, -1)
-        return hint.contiguous()
+        crop_windows = windows or CropWindows.fixed(self.crop_region, image.shape[0])
+        return cut_full_frames(self.control_image[..., :3], crop_windows, height, width, "control_image", CONTROL_IMAGE_FIX)
 
     def apply(self, positive: Any, negative: Any, image: torch.Tensor, mask: Any = None, use_acn: bool = False,
               windows: CropWindows | None = None) -> tuple[Any, Any, list[torch.Tensor]]:
         hints: list[torch.Tensor] = []
         if self.previous is not None:
-            if getattr(self.previous, "accepts_windows", False):
-                positive, negative, hints = self.previous.apply(positive, negative, image, mask, use_acn=use_acn, windows=windows)
-            else:
-                positive, negative, hints = self.previous.apply(positive, negative, image, mask, use_acn=use_acn)
-            hints = list(hints or [])
+            positive, negative, hints = apply_wrapper(self.previous, positive, negative, image, mask, use_acn, windows)
         hint = self.hint_for(image, windows)
         if self.strength == 0:
             return positive, negative, hints + [hint]
@@ -91,6 +80,35 @@ class SegControlNet:
         return result[0], result[1], hints + [hint]
 
 
+def apply_wrapper(wrapper: Any, positive: Any, negative: Any, crops: torch.Tensor, masks: Any, use_acn: bool,
+                  crop_windows: CropWindows | None) -> tuple[Any, Any, list[torch.Tensor]]:
+    """Call a ControlNet wrapper with Impact's contract ``apply(positive, negative, image, mask,
+    use_acn=)``, adding the crop windows for wrappers that follow them (ours)."""
+    extra = {"windows": crop_windows} if getattr(wrapper, "accepts_windows", False) else {}
+    positive, negative, hints = wrapper.apply(positive, negative, crops, masks, use_acn=use_acn, **extra)
+    return positive, negative, list(hints or [])
+
+
+def apply_seg_control(wrapper: Any, conditionings: Conditionings, crops: torch.Tensor, masks: torch.Tensor,
+                      crop_windows: CropWindows, use_acn: bool) -> tuple[Conditionings, list[torch.Tensor]]:
+    """A SEG's wrapper applied to the positive and negative conditionings of its detail pass."""
+    positive, negative, hints = apply_wrapper(wrapper, conditionings.positive, conditionings.negative, crops, masks,
+                                              use_acn, crop_windows)
+    return Conditionings(positive, negative, conditionings.refiner_positive, conditionings.refiner_negative), hints
+
+
+def slice_control(control: Any, frames: range, frame_count: int) -> Any:
+    """A copy of a ControlNet chain whose per-frame hint images are cut to ``frames``."""
+    if control is None:
+        return None
+    copy = control.copy()
+    hint = getattr(control, "cond_hint_original", None)
+    if isinstance(hint, torch.Tensor) and hint.shape[0] == frame_count:
+        copy.cond_hint_original = hint[frames.start : frames.stop]
+    copy.previous_controlnet = slice_control(getattr(control, "previous_controlnet", None), frames, frame_count)
+    return copy
+
+
 def attach_control_net(segs: Any, control_net: Any, strength: float, start_percent: float, end_percent: float,
                        control_image: torch.Tensor | None = None, vae: Any = None) -> Any:
     """A SEGS whose every SEG carries a :class:`SegControlNet` (chained after any it had)."""
@@ -104,5 +122,5 @@ def attach_control_net(segs: Any, control_net: Any, strength: float, start_perce
         wrapper = SegControlNet(control_net, strength, start_percent, end_percent,
                                 as_rect(seg.crop_region, f"segs[{index}].crop_region"), tuple(header), control_image, vae,
                                 getattr(seg, "control_net_wrapper", None))
-        new_items.append(SEG(seg.cropped_image, seg.cropped_mask, seg.confidence, seg.crop_region, seg.bbox, seg.label, wrapper))
+        new_items.append(replace_seg(seg, control_net_wrapper=wrapper))
     return header, new_items

@@ -1,16 +1,16 @@
-"""Frame windows for long clips and their cross-fade."""
+"""Context windows for long clips and their cross-fade."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from animatediff_detailer.core.frame_windows import crossfade_weights, frame_windows
+from animatediff_detailer.core.context_windows import context_windows, crossfade_weights
 
 
 @pytest.mark.parametrize("frames, length, overlap", [(64, 16, 4), (17, 16, 4), (100, 16, 8), (33, 8, 0), (16, 16, 4), (5, 16, 4)])
 def test_windows_cover_every_frame_with_the_asked_length(frames, length, overlap):
-    windows = frame_windows(frames, length, overlap)
+    windows = context_windows(frames, length, overlap)
     covered = torch.zeros(frames, dtype=torch.int64)
     for window in windows:
         assert len(window) == min(length, frames)
@@ -22,7 +22,7 @@ def test_windows_cover_every_frame_with_the_asked_length(frames, length, overlap
 
 @pytest.mark.parametrize("frames, length, overlap", [(64, 16, 4), (17, 16, 4), (100, 16, 8), (33, 8, 0), (40, 16, 15)])
 def test_crossfade_weights_sum_to_one_and_ramp(frames, length, overlap):
-    windows = frame_windows(frames, length, overlap)
+    windows = context_windows(frames, length, overlap)
     weights = crossfade_weights(windows, frames)
     total = torch.zeros(frames)
     for window, w in zip(windows, weights):
@@ -35,8 +35,8 @@ def test_crossfade_weights_sum_to_one_and_ramp(frames, length, overlap):
 
 
 def test_one_window_when_short_or_disabled():
-    assert frame_windows(10, 16, 4) == [range(0, 10)]
-    assert frame_windows(100, 0, 4) == [range(0, 100)]
+    assert context_windows(10, 16, 4) == [range(0, 10)]
+    assert context_windows(100, 0, 4) == [range(0, 100)]
     assert torch.equal(crossfade_weights([range(0, 10)], 10)[0], torch.ones(10))
     with pytest.raises(ValueError, match="context_overlap"):
-        frame_windows(40, 16, 16)
+        context_windows(40, 16, 16)

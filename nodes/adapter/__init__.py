@@ -1,0 +1,12 @@
+"""The only code of the pack that talks to ComfyUI, split by concern.
+
+* :mod:`.environment`: what ComfyUI offers (sampler and scheduler names, limits, custom node
+  folders, other packs' presence, model features) and server hooks.
+* :mod:`.inputs`: checks of the pipe inputs a node receives.
+* :mod:`.vae`: VAE calls in batches sized to free memory, bf16 encode, out-of-memory retries.
+* :mod:`.sampling`: the sampling backend the detail pass of :mod:`...core.enhance` drives.
+* :mod:`.controlnet`: ControlNets per SEG through ComfyUI's ControlNet objects.
+
+ComfyUI is imported lazily, inside functions, so the pack and its node classes import (and
+their unit tests run) without ComfyUI; only model work needs it.
+"""

@@ -1,0 +1,227 @@
+"""The sampling backend of the detail pass: ComfyUI's VAE, noise, schedulers and samplers,
+with differential diffusion, the refiner split, progress, previews and Cancel."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+from ...core.conditioning import Conditionings
+from ...core.context_windows import context_windows
+from ...core.crop_windows import CropWindows
+from ...core.masks import resize_masks
+from ...core.options import SamplingOptions
+from ...core.schedule import ays_sigmas, denoise_tail, gits_sigmas, parse_scheduler, refiner_split, with_sampler_rule
+from .controlnet import apply_seg_control, slice_control
+from .environment import (
+    AUTO_CONTEXT_LENGTH,
+    advanced_controlnet_installed,
+    comfy_scheduler_names,
+    has_motion_module,
+    has_own_context_windows,
+)
+from .vae import VaeRunner
+
+log = logging.getLogger(__name__)
+
+
+def _differential_diffusion(sigma: torch.Tensor, denoise_mask: torch.Tensor, extra_options: dict) -> torch.Tensor:
+    """Denoise-mask function: a pixel is denoised while the schedule's progress is below its mask value.
+
+    So a soft mask value m means "change this pixel over the last m of the steps".
+    """
+    model_sampling = extra_options["model"].inner_model.model_sampling
+    step_sigmas = extra_options["sigmas"]
+    sigma_last = max(float(step_sigmas[-1]), float(model_sampling.sigma_min))
+    t_first = model_sampling.timestep(step_sigmas[0])
+    t_last = model_sampling.timestep(torch.as_tensor(sigma_last))
+    t_now = model_sampling.timestep(sigma[0])
+    progress = (t_now - t_last) / (t_first - t_last)
+    return (denoise_mask >= progress).to(denoise_mask.dtype)
+
+
+def with_differential_diffusion(model: Any) -> Any:
+    """A clone of ``model`` that reads soft noise-mask values as partial denoise (unless one is set)."""
+    if "denoise_mask_function" in model.model_options:
+        return model
+    model = model.clone()
+    model.set_model_denoise_mask_function(_differential_diffusion)
+    return model
+
+
+def resolve_context_length(model: Any, context_length: int) -> int:
+    """The context window length the detail pass uses for ``model``: 0 (the whole clip at once)
+    when the model has context windows of its own; for -1 (auto), 16 when an AnimateDiff
+    motion module couples the frames, else 0."""
+    own_windows = has_own_context_windows(model)
+    if context_length < 0:
+        context_length = AUTO_CONTEXT_LENGTH if has_motion_module(model) else 0
+    if own_windows and context_length:
+        log.info("the model has its own context windows; it gets the whole clip")
+        return 0
+    return context_length
+
+
+class ComfySamplingBackend:
+    """Encode, sample and decode with ComfyUI's VAE, noise, schedulers and samplers.
+
+    The same seed and settings give the same latents as ComfyUI's KSampler: noise from
+    ``comfy.sample.prepare_noise``, sigmas as KSampler computes them for ``denoise``.
+    With a refiner the base model runs the first ``1 - refiner_ratio`` of the steps, the
+    original latent is restored outside the noise mask, and the refiner finishes.
+    """
+
+    def __init__(self, model: Any, vae: Any, options: SamplingOptions, *, refiner_model: Any = None,
+                 noise_mask_feather: int = 0) -> None:
+        import comfy.model_management
+        import comfy.sample
+        import comfy.samplers
+        import comfy.utils
+
+        self._mm = comfy.model_management
+        self._sample = comfy.sample
+        self._samplers = comfy.samplers
+        self._utils = comfy.utils
+        if noise_mask_feather > 0:
+            model = with_differential_diffusion(model)
+            refiner_model = with_differential_diffusion(refiner_model) if refiner_model is not None else None
+        self.model = model
+        self.refiner_model = refiner_model
+        self.options = options
+        self.context_length = resolve_context_length(model, options.context_length)
+        self.vae = VaeRunner(vae, options.vae_encode_precision)
+        self.layout = self.vae.layout
+        self.advanced_controlnet = advanced_controlnet_installed()
+        self._progress = None
+        self._done = 0
+        self._sigmas: torch.Tensor | None = None  # the same for every SEG and context window
+
+    # progress and cancel
+
+    def context_windows(self, frame_count: int) -> list[range]:
+        return context_windows(frame_count, self.context_length, self.options.context_overlap)
+
+    def begin(self, seg_count: int, frame_count: int) -> None:
+        total = max(1, seg_count * (2 * frame_count + self.options.steps * len(self.context_windows(frame_count))))
+        self._progress = self._utils.ProgressBar(total)
+        self._done = 0
+
+    def _advance(self, units: int, preview: Any = None) -> None:
+        self._done += units
+        if self._progress is not None:
+            self._progress.update_absolute(self._done, None, preview)
+
+    def _check_cancel(self) -> None:
+        self._mm.throw_exception_if_processing_interrupted()
+
+    # VAE
+
+    def frames_per_batch(self, width: int, height: int) -> int:
+        return self.vae.frames_per_batch(width, height)
+
+    def encode(self, pixels: torch.Tensor) -> torch.Tensor:
+        self._check_cancel()
+        latent = self.vae.encode(pixels)
+        self._advance(pixels.shape[0])
+        return latent
+
+    def decode(self, latent: torch.Tensor) -> torch.Tensor:
+        self._check_cancel()
+        pixels = self.vae.decode(latent)
+        self._advance(latent.shape[0])
+        return pixels
+
+    # ControlNet
+
+    def apply_control(self, wrapper: Any, conditionings: Conditionings, crops: torch.Tensor, masks: torch.Tensor,
+                      crop_windows: CropWindows) -> tuple[Conditionings, list[torch.Tensor]]:
+        return apply_seg_control(wrapper, conditionings, crops, masks, crop_windows, self.advanced_controlnet)
+
+    def slice_control(self, control: Any, frames: range, frame_count: int) -> Any:
+        return slice_control(control, frames, frame_count)
+
+    # sampling
+
+    def sigmas(self, model: Any) -> torch.Tensor:
+        """The schedule for this pass, after the denoise tail, as KSampler would use it."""
+        options = self.options
+        if options.scheduler_func is not None:
+            full = lambda steps: torch.as_tensor(options.scheduler_func(model, options.sampler_name, steps), dtype=torch.float32)
+        else:
+            full = with_sampler_rule(self._scheduler_function(model), options.sampler_name)
+        return denoise_tail(full, options.steps, options.denoise).cpu()
+
+    def _scheduler_function(self, model: Any) -> Callable[[int], torch.Tensor]:
+        scheduler = self.options.scheduler
+        choice = parse_scheduler(scheduler, comfy_scheduler_names())
+        if choice.kind == "ays":
+            from comfy_extras.nodes_align_your_steps import NOISE_LEVELS as AYS_LEVELS
+
+            return lambda steps: ays_sigmas(AYS_LEVELS[choice.ays_model], steps)
+        if choice.kind == "gits":
+            from comfy_extras.nodes_gits import NOISE_LEVELS as GITS_LEVELS
+
+            table = next((rows for coeff, rows in GITS_LEVELS.items() if round(coeff, 2) == choice.gits_coeff), None)
+            if table is None:
+                raise ValueError(f"scheduler '{scheduler}': this ComfyUI has no GITS table for coeff {choice.gits_coeff}")
+            return lambda steps: gits_sigmas(table, steps)
+        model_sampling = model.get_model_object("model_sampling")
+        return lambda steps: self._samplers.calculate_sigmas(model_sampling, choice.name, steps).cpu()
+
+    def _callback(self, model: Any) -> Callable:
+        try:
+            import latent_preview
+
+            previewer = latent_preview.get_previewer(model.load_device, model.model.latent_format)
+        except Exception:  # previews are a nicety; a missing previewer must not stop sampling
+            log.debug("no latent previewer", exc_info=True)
+            previewer = None
+
+        def callback(step: int, x0: torch.Tensor, x: torch.Tensor, total_steps: int) -> None:
+            self._check_cancel()
+            preview = previewer.decode_latent_to_preview_image("JPEG", x0[:1]) if previewer is not None else None
+            self._advance(1, preview)
+
+        return callback
+
+    def _run(self, model: Any, noise: torch.Tensor, sigmas: torch.Tensor, positive: Any, negative: Any,
+             latent: torch.Tensor, noise_mask: torch.Tensor, seed: int) -> torch.Tensor:
+        sampler = self._samplers.sampler_object(self.options.sampler_name)
+        return self._sample.sample_custom(
+            model, noise, self.options.cfg, sampler, sigmas, positive, negative, latent,
+            noise_mask=noise_mask, callback=self._callback(model), disable_pbar=True, seed=seed,
+        )
+
+    def noise(self, latent: torch.Tensor, seed: int) -> torch.Tensor:
+        self._check_cancel()
+        return self._sample.prepare_noise(latent, seed)
+
+    def sample(self, latent: torch.Tensor, noise: torch.Tensor, noise_mask: torch.Tensor,
+               conditionings: Conditionings, seed: int) -> torch.Tensor:
+        self._check_cancel()
+        if self._sigmas is None:
+            self._sigmas = self.sigmas(self.model)
+        sigmas = self._sigmas
+        use_refiner = self.refiner_model is not None and conditionings.refiner_positive is not None
+        if not use_refiner:
+            base_sigmas, refiner_sigmas = sigmas, sigmas[-1:]
+        else:
+            base_sigmas, refiner_sigmas = refiner_split(sigmas, self.options.refiner_ratio)
+
+        result = latent
+        if len(base_sigmas) > 1:
+            result = self._run(self.model, noise, base_sigmas, conditionings.positive, conditionings.negative,
+                               latent, noise_mask, seed)
+        if len(refiner_sigmas) > 1:
+            if len(base_sigmas) > 1:
+                # The base pass left noise everywhere; keep only its masked part and let the
+                # refiner continue from there without adding noise again.
+                keep = resize_masks(noise_mask, result.shape[-2], result.shape[-1]).unsqueeze(1).to(result)
+                result = latent.to(result) * (1.0 - keep) + result * keep
+                noise = torch.zeros_like(noise)
+            result = self._run(self.refiner_model, noise, refiner_sigmas, conditionings.refiner_positive,
+                               conditionings.refiner_negative, result, noise_mask, seed)
+        return result

@@ -1,0 +1,110 @@
+"""VAE calls of a detail pass: batches sized to free memory, bf16 encode on CPUs that compute
+it natively, and retries in ever smaller tiles when a batch runs out of memory."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+from ...core.geometry import VAE_STRIDE, LatentLayout
+from .environment import cpu_has_native_bf16
+
+log = logging.getLogger(__name__)
+
+# Frames per VAE call. On the CPU a larger batch is no faster per frame and holds more
+# activations (measured on 2 cores: 4 frames per call took longer and +25% memory), and one
+# frame per call honours Cancel within seconds.
+CPU_FRAMES_PER_BATCH = 1
+GPU_FRAMES_PER_BATCH = 64
+# Tile sides (pixels) of the retries after ComfyUI's own tiled retry ran out of memory too.
+RETRY_TILE_SIZES = (256, 128, 64)
+
+
+class VaeRunner:
+    """``vae.encode`` / ``vae.decode`` of IMAGE batches ``[B, H, W, 3]`` and latents ``[B, C, h, w]``."""
+
+    def __init__(self, vae: Any, vae_encode_precision: str = "auto") -> None:
+        import comfy.model_management
+
+        self._mm = comfy.model_management
+        self.vae = vae
+        ratio = getattr(vae, "downscale_ratio", VAE_STRIDE)
+        stride = ratio if isinstance(ratio, int) else VAE_STRIDE
+        self.layout = LatentLayout(spatial=stride, size_multiple=stride)
+        self.encode_in_bf16 = self._encode_in_bf16(vae_encode_precision)
+
+    def _encode_in_bf16(self, precision: str) -> bool:
+        """bf16 encoding where it pays: asked for, or "auto" on a CPU VAE with native bf16 (ComfyUI
+        itself runs the VAE in bf16 on GPUs that support it, but keeps fp32 on every CPU)."""
+        dtype = getattr(self.vae, "vae_dtype", torch.float32)
+        device = getattr(self.vae, "device", torch.device("cpu"))
+        if precision == "fp32" or dtype != torch.float32 or not self._mm.is_device_cpu(device):
+            return False
+        return precision == "bf16" or cpu_has_native_bf16()
+
+    def frames_per_batch(self, width: int, height: int) -> int:
+        """How many frames of ``width`` x ``height`` pixels one call may take, by ComfyUI's
+        memory estimate of the VAE and the free memory (capped per device kind)."""
+        device = getattr(self.vae, "device", torch.device("cpu"))
+        cap = CPU_FRAMES_PER_BATCH if self._mm.is_device_cpu(device) else GPU_FRAMES_PER_BATCH
+        stride = self.layout.spatial
+        try:
+            dtype = self.vae.vae_dtype
+            per_frame = max(
+                self.vae.memory_used_encode((1, 3, height, width), dtype),
+                self.vae.memory_used_decode((1, 4, height // stride, width // stride), dtype),
+            )
+            free = self._mm.get_free_memory(device)
+            return int(max(1, min(cap, free // max(1, per_frame))))
+        except (AttributeError, TypeError):
+            return cap
+
+    def encode(self, pixels: torch.Tensor) -> torch.Tensor:
+        """Latents of IMAGE ``pixels`` (float32, whatever precision the encoder ran in)."""
+        if self.encode_in_bf16:
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                return self._call("encode", pixels[..., :3]).to(torch.float32)
+        return self._call("encode", pixels[..., :3])
+
+    def decode(self, latent: torch.Tensor) -> torch.Tensor:
+        """IMAGE ``[B, H, W, 3]`` of ``latent``."""
+        pixels = self._call("decode", latent)
+        if pixels.ndim == 5:  # video VAEs return [B, T, H, W, C]
+            pixels = pixels.reshape(-1, *pixels.shape[-3:])
+        return pixels
+
+    def _call(self, op: str, batch: torch.Tensor) -> torch.Tensor:
+        """``vae.encode`` or ``vae.decode`` of one batch, kept from failing on out-of-memory.
+
+        ComfyUI's VAE already retries a batch that runs out of memory once, tiled at its own
+        tile size. When that runs out of memory too, the batch is retried tiled with ever
+        smaller tiles (:data:`RETRY_TILE_SIZES` pixels) before the node gives up.
+        """
+        plain, tiled = (self.vae.encode, self.vae.encode_tiled) if op == "encode" else (self.vae.decode, self.vae.decode_tiled)
+        stride = self.layout.spatial
+        attempts: list[Callable[[], torch.Tensor]] = [lambda: plain(batch)]
+        for tile in RETRY_TILE_SIZES:
+            # encode tiles are in pixels, decode tiles in latent cells; overlaps as ComfyUI's own
+            size, overlap = (tile, tile // 8) if op == "encode" else (tile // stride, tile // stride // 4)
+            attempts.append(lambda size=size, overlap=overlap: tiled(batch, tile_x=size, tile_y=size, overlap=overlap))
+        for number, attempt in enumerate(attempts):
+            if number:  # outside the except block: the failed call's tensors are free by now
+                log.warning("VAE %s of %s ran out of memory; retrying in tiles of %d px", op, tuple(batch.shape),
+                            RETRY_TILE_SIZES[number - 1])
+                self._mm.soft_empty_cache()
+            try:
+                return attempt()
+            except Exception as error:  # noqa: BLE001 - only out-of-memory is retried
+                if not self._is_out_of_memory(error):
+                    raise
+        raise RuntimeError(
+            f"VAE {op} of a batch {tuple(batch.shape)} ran out of memory even in tiles of {RETRY_TILE_SIZES[-1]} px: "
+            f"lower max_size (the sampled crop's longer side) or free memory used by other models"
+        )
+
+    def _is_out_of_memory(self, error: Exception) -> bool:
+        is_oom = getattr(self._mm, "is_oom", None)  # ComfyUI 0.29 also counts accelerator OOM errors
+        return bool(is_oom(error)) if is_oom is not None else isinstance(error, torch.OutOfMemoryError)

@@ -20,10 +20,10 @@ from ..core.segs import unpack_segs
 from .adapter import environment
 from .adapter.inputs import unpack_basic_pipe
 from .adapter.sampling import ComfySamplingBackend
+from .registry import PACK_CATEGORY
 
 log = logging.getLogger(__name__)
 
-PACK_CATEGORY = "AnimateDiff Detailer"
 IMPACT_DETAILER_CATEGORY = "ImpactPack/Detailer"
 
 

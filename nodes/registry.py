@@ -12,6 +12,7 @@ import os
 from collections.abc import Container, Iterable
 from dataclasses import dataclass
 
+PACK_CATEGORY = "AnimateDiff Detailer"  # menu category of our own nodes
 ID_PREFIX = "AnimateDiffDetailer_"
 DISPLAY_SUFFIX = " [AnimateDiff Detailer]"
 

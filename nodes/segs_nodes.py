@@ -12,11 +12,22 @@ from ..core.segs_ops import ORDER_KEYS, order_segs, parse_labels, preview_crops,
 from .adapter.controlnet import attach_control_net
 from .adapter.environment import max_resolution
 from .adapter.inputs import unpack_basic_pipe
+from .registry import PACK_CATEGORY
 
-PACK_CATEGORY = "AnimateDiff Detailer"
+
+class SegsNode:
+    """What every SEGS node of the pack declares alike: its function and menu category."""
+
+    FUNCTION = "doit"
+    CATEGORY = f"{PACK_CATEGORY}/segs"
 
 
-class MaskToSEGSForVideo:
+class PipeNode:
+    FUNCTION = "doit"
+    CATEGORY = f"{PACK_CATEGORY}/pipe"
+
+
+class MaskToSEGSForVideo(SegsNode):
     """MASK batch to SEGS: one SEG per subject region over the whole clip, each frame's mask kept."""
 
     DESCRIPTION = (
@@ -24,8 +35,6 @@ class MaskToSEGSForVideo:
         "every frame's own mask. A single mask gives single-image SEGS."
     )
     RETURN_TYPES = ("SEGS",)
-    FUNCTION = "doit"
-    CATEGORY = f"{PACK_CATEGORY}/segs"
 
     @classmethod
     def INPUT_TYPES(cls) -> dict[str, dict[str, tuple]]:
@@ -60,7 +69,7 @@ class ImpactMaskToSEGSForAnimateDiff(MaskToSEGSForVideo):
     CATEGORY = "ImpactPack/Operation"
 
 
-class SEGSPasteForVideo:
+class SEGSPasteForVideo(SegsNode):
     """Paste refined SEGS onto the frames through their per-frame masks."""
 
     DESCRIPTION = (
@@ -68,8 +77,6 @@ class SEGSPasteForVideo:
         "the mask, so pixels outside every mask are left exactly as they were."
     )
     RETURN_TYPES = ("IMAGE",)
-    FUNCTION = "doit"
-    CATEGORY = f"{PACK_CATEGORY}/segs"
 
     @classmethod
     def INPUT_TYPES(cls) -> dict[str, dict[str, tuple]]:
@@ -96,13 +103,11 @@ class ImpactSEGSPaste(SEGSPasteForVideo):
     CATEGORY = "ImpactPack/Detailer"
 
 
-class ToBasicPipe:
+class ToBasicPipe(PipeNode):
     """Bundle model, clip, vae and conditionings into a BASIC_PIPE."""
 
     RETURN_TYPES = ("BASIC_PIPE",)
     RETURN_NAMES = ("basic_pipe",)
-    FUNCTION = "doit"
-    CATEGORY = f"{PACK_CATEGORY}/pipe"
 
     @classmethod
     def INPUT_TYPES(cls) -> dict[str, dict[str, tuple]]:
@@ -120,13 +125,11 @@ class ToBasicPipe:
         return ((model, clip, vae, positive, negative),)
 
 
-class FromBasicPipe:
+class FromBasicPipe(PipeNode):
     """Split a BASIC_PIPE into its parts."""
 
     RETURN_TYPES = ("MODEL", "CLIP", "VAE", "CONDITIONING", "CONDITIONING")
     RETURN_NAMES = ("model", "clip", "vae", "positive", "negative")
-    FUNCTION = "doit"
-    CATEGORY = f"{PACK_CATEGORY}/pipe"
 
     @classmethod
     def INPUT_TYPES(cls) -> dict[str, dict[str, tuple]]:
@@ -144,7 +147,7 @@ class ImpactFromBasicPipe(FromBasicPipe):
     CATEGORY = "ImpactPack/Pipe"
 
 
-class ControlNetForSEGS:
+class ControlNetForSEGS(SegsNode):
     """Attach a ControlNet to every SEG: hints cut per SEG and per frame from a control image batch, or the crop itself."""
 
     DESCRIPTION = (
@@ -153,8 +156,6 @@ class ControlNetForSEGS:
         "support (no Advanced-ControlNet needed); the detailer's cnet_images show the hints used."
     )
     RETURN_TYPES = ("SEGS",)
-    FUNCTION = "doit"
-    CATEGORY = f"{PACK_CATEGORY}/segs"
 
     @classmethod
     def INPUT_TYPES(cls) -> dict[str, dict[str, tuple]]:
@@ -177,13 +178,11 @@ class ControlNetForSEGS:
         return (attach_control_net(segs, control_net, strength, start_percent, end_percent, control_image, vae),)
 
 
-class SEGSFilterByLabel:
+class SEGSFilterByLabel(SegsNode):
     """Keep the SEGS with the given labels."""
 
     RETURN_TYPES = ("SEGS", "SEGS")
     RETURN_NAMES = ("filtered", "remained")
-    FUNCTION = "doit"
-    CATEGORY = f"{PACK_CATEGORY}/segs"
 
     @classmethod
     def INPUT_TYPES(cls) -> dict[str, dict[str, tuple]]:
@@ -196,13 +195,11 @@ class SEGSFilterByLabel:
         return split_by_label(segs, parse_labels(labels))
 
 
-class SEGSFilterBySize:
+class SEGSFilterBySize(SegsNode):
     """Keep the SEGS whose bbox size and confidence are in range."""
 
     RETURN_TYPES = ("SEGS", "SEGS")
     RETURN_NAMES = ("filtered", "remained")
-    FUNCTION = "doit"
-    CATEGORY = f"{PACK_CATEGORY}/segs"
 
     @classmethod
     def INPUT_TYPES(cls) -> dict[str, dict[str, tuple]]:
@@ -218,12 +215,10 @@ class SEGSFilterBySize:
         return split_by_size(segs, min_side, max_side, min_confidence)
 
 
-class SEGSOrder:
+class SEGSOrder(SegsNode):
     """Sort SEGS and keep the first few."""
 
     RETURN_TYPES = ("SEGS",)
-    FUNCTION = "doit"
-    CATEGORY = f"{PACK_CATEGORY}/segs"
 
     @classmethod
     def INPUT_TYPES(cls) -> dict[str, dict[str, tuple]]:
@@ -238,12 +233,10 @@ class SEGSOrder:
         return (order_segs(segs, order_by, descending, take),)
 
 
-class SEGSPreview:
+class SEGSPreview(SegsNode):
     """Every SEG's crops as one IMAGE batch, to look at what will be detailed (or was)."""
 
     RETURN_TYPES = ("IMAGE",)
-    FUNCTION = "doit"
-    CATEGORY = f"{PACK_CATEGORY}/segs"
 
     @classmethod
     def INPUT_TYPES(cls) -> dict[str, dict[str, tuple]]:

@@ -240,10 +240,21 @@ def detail_seg(
 
 def _plan_all(frames: torch.Tensor, segs: Any, settings: DetailSettings,
               layout: LatentLayout) -> tuple[list[FittedSeg], dict[int, SegPlan]]:
-    """Fit the SEGS to the frames and plan every usable one; mask-count errors surface here, before model work."""
+    """Fit the SEGS to the frames and plan every usable one; mask-count errors surface here, before model work.
+
+    A SEG whose mask is zero in every frame has nothing to detail: it gets no plan (no model
+    work) and passes through unchanged, with a warning naming it.
+    """
     frame_count, frame_h, frame_w = frames.shape[:3]
     fitted = fit_segs(segs, frame_h, frame_w)
-    plans = {item.index: plan_seg(item, settings, frame_count, layout) for item in fitted if item.usable}
+    plans = {}
+    for item in fitted:
+        if not item.usable:
+            continue
+        if not bool(item.mask.any()):
+            log.warning("%s: its mask is empty in every frame, nothing to detail; it is passed through unchanged", item.name)
+            continue
+        plans[item.index] = plan_seg(item, settings, frame_count, layout)
     return fitted, plans
 
 
@@ -291,8 +302,11 @@ def _detail_each(
     paste_feather: int | None = None,
     after_paste: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> tuple[torch.Tensor, Any, list[torch.Tensor]]:
-    """Detail the SEGS in order; with ``paste_feather`` each is pasted before the next one."""
-    frames = check_frames(frames)
+    """Detail the SEGS in order; with ``paste_feather`` each is pasted before the next one.
+
+    Frames of any float type are detailed in float32 (the refined crops are float32).
+    """
+    frames = check_frames(frames).to(torch.float32)
     if not unpack_segs(segs)[1]:
         return frames, segs, []
     fitted, plans = _plan_all(frames, segs, settings, backend.layout)

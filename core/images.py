@@ -20,11 +20,12 @@ def resize_frames(frames: torch.Tensor, height: int, width: int) -> torch.Tensor
     """Resize ``[F, h, w, C]`` to ``[F, height, width, C]`` in one batched call.
 
     Bicubic with antialiasing (clean when shrinking as well as when growing),
-    clamped back to 0..1. Returns the input when the size already matches.
+    clamped back to 0..1; computed in float32 whatever the input's float type (half
+    precision has no antialiased bicubic kernel). Returns the input when the size already matches.
     """
     if frames.shape[1:3] == (height, width):
         return frames
-    channels_first = frames.permute(0, 3, 1, 2)
+    channels_first = frames.permute(0, 3, 1, 2).to(torch.float32)
     resized = F.interpolate(channels_first, size=(height, width), mode="bicubic", align_corners=False, antialias=True)
     return resized.clamp_(0.0, 1.0).permute(0, 2, 3, 1)
 
@@ -33,7 +34,8 @@ CHECK_FRAMES_PER_CHUNK = 8
 
 
 def check_frames(frames: object, what: str = "image_frames") -> torch.Tensor:
-    """Check an IMAGE batch: a float tensor ``[F, H, W, 3]`` with finite values.
+    """Check an IMAGE batch: a float tensor ``[F, H, W, 3]`` with finite values, of any float
+    type (half precision included: callers compute in float32).
 
     NaN or infinite values are reported with the frames they are in instead of
     being carried silently through the VAE and sampler.

@@ -8,6 +8,7 @@ import torch
 
 from .components import component_labels, fill_holes, label_components
 from .geometry import Rect, expand_region
+from .masks import unit_mask_values
 from .segs import SEG
 
 
@@ -54,7 +55,8 @@ def _fill_boxes(region_masks: torch.Tensor, selector: torch.Tensor) -> torch.Ten
 
 
 def masks_to_segs(masks: torch.Tensor, options: MaskToSegsOptions) -> tuple[tuple[int, int], list]:
-    """SEGS from a MASK batch ``[F, H, W]`` (or one mask ``[H, W]``), float 0..1.
+    """SEGS from a MASK batch ``[F, H, W]`` (or one mask ``[H, W]``), float 0..1 (0..255 levels are
+    scaled to 0..1 with a warning; other values are an error naming ``mask``).
 
     Regions are found on the union of the frames, so a subject moving through the clip is
     one SEG; each SEG's ``cropped_mask`` keeps every frame's own mask, limited to that
@@ -62,7 +64,7 @@ def masks_to_segs(masks: torch.Tensor, options: MaskToSegsOptions) -> tuple[tupl
     2-D numpy masks, as Impact's single-image SEGS have; a batch gives ``[F, h, w]`` tensors.
     """
     single = masks.ndim == 2 or masks.shape[0] == 1
-    masks = masks.reshape(-1, *masks.shape[-2:]).to(torch.float32).cpu()
+    masks = unit_mask_values(masks.reshape(-1, *masks.shape[-2:]).to(torch.float32).cpu(), "mask")
     frame_count, height, width = masks.shape
     present = masks > options.threshold
     if options.contour_fill:

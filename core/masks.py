@@ -2,8 +2,36 @@
 
 from __future__ import annotations
 
+import logging
+
 import torch
 import torch.nn.functional as F
+
+log = logging.getLogger(__name__)
+
+EIGHT_BIT_MAX = 255.0
+
+
+def unit_mask_values(masks: torch.Tensor, what: str = "mask") -> torch.Tensor:
+    """Float masks with values 0..1, read the one documented way.
+
+    A mask already in 0..1 comes back as it is. A mask whose values reach above 1 but stay
+    within 0..255 holds 8-bit levels (an image channel, a 0..255 segmenter): it is scaled by
+    1/255, with a warning naming ``what``. NaN, negative values or values above 255 are an
+    error naming ``what``: there is no reading of them that would not be a guess.
+    """
+    if masks.numel() == 0:
+        return masks
+    low, high = float(masks.min()), float(masks.max())
+    if not (low == low and high == high) or low < 0.0 or high > EIGHT_BIT_MAX:  # NaN compares unequal
+        raise ValueError(
+            f"{what} holds values from {low:g} to {high:g}; a MASK holds 0..1 (or 0..255 levels): "
+            f"fix the node that produced it, e.g. with a threshold or a normalising mask node"
+        )
+    if high <= 1.0:
+        return masks
+    log.warning("%s holds values up to %g: read as 0..255 levels and scaled to 0..1", what, high)
+    return masks / EIGHT_BIT_MAX
 
 
 def gaussian_kernel(sigma: float, radius: int) -> torch.Tensor:

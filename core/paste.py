@@ -37,11 +37,12 @@ def paste_segs(
     Masks are per frame (or one for all frames), feathered inwards by ``feather`` pixels
     and scaled by ``alpha`` / 255. With ``ref_frames`` the pixels come from those frames
     instead of the SEGs' images. SEGS made for another size are rescaled. Pixels outside
-    every mask are returned bit for bit unchanged. Returns a new tensor.
+    every mask are returned bit for bit unchanged (half-precision frames are widened to
+    float32 exactly). Returns a new float32 tensor.
     """
     frames = check_frames(frames, "image")
     frame_count, height, width = frames.shape[:3]
-    out = frames.clone()
+    out = frames.to(torch.float32, copy=True)
     strength = max(0, min(255, int(alpha))) / 255.0
     for item in fit_segs(segs, height, width):
         if not item.usable:

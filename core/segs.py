@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from .geometry import Rect
+from .masks import unit_mask_values
 
 # Same fields, order and default as Impact Pack's SEG, so that either pack's
 # namedtuple is accepted by the other (both are read by attribute name).
@@ -51,7 +52,8 @@ def as_mask_tensor(mask: Any, what: str = "cropped_mask") -> torch.Tensor:
     """Normalise a SEG mask to a float32 CPU tensor ``[M, h, w]`` with values 0..1.
 
     Accepts numpy or torch, ``[h, w]``, ``[M, h, w]`` or ``[M, h, w, 1]``, float, bool
-    or uint8 (0/1 or 0..255). M is 1 for a mask shared by all frames.
+    or uint8 (0/1 or 0..255). M is 1 for a mask shared by all frames. Float values above 1
+    are read as 0..255 levels (see :func:`.masks.unit_mask_values`).
     """
     if isinstance(mask, np.ndarray):
         mask = torch.from_numpy(np.ascontiguousarray(mask))
@@ -68,7 +70,7 @@ def as_mask_tensor(mask: Any, what: str = "cropped_mask") -> torch.Tensor:
     if mask.dtype == torch.uint8:
         scale = 255.0 if mask.numel() and int(mask.max()) > 1 else 1.0
         return (mask.to(torch.float32) / scale).cpu()
-    return mask.to(device="cpu", dtype=torch.float32).clamp(0.0, 1.0)
+    return unit_mask_values(mask.to(device="cpu", dtype=torch.float32), what)
 
 
 def as_image_tensor(image: Any, what: str = "cropped_image") -> torch.Tensor | None:

@@ -11,6 +11,8 @@ for users. Nodes:
   cond's ControlNet chain (hint, strength, range); UNet calls the ControlNet residuals they got.
 * ``TestRecordingVAE``: a VAE that records its encode/decode calls and can request a cancel
   during one of them.
+* ``TestRetype``: frames cast to another float type and a mask scaled, as other packs emit them.
+* ``TestBlankSegMasks``: the SEGS with every mask zeroed (nothing to detail).
 * ``TestSink``: an output node taking anything the tests want ComfyUI to compute.
 """
 
@@ -319,6 +321,47 @@ class TestOutOfMemoryVAE:
         return (failing,)
 
 
+class TestRetype:
+    """Frames in another float type (half precision) and a mask scaled (e.g. to 0..255 levels)."""
+
+    DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "images": ("IMAGE",),
+                "mask": ("MASK",),
+                "dtype": (list(cls.DTYPES),),
+                "mask_scale": ("FLOAT", {"default": 1.0, "min": -1000.0, "max": 1000.0}),
+            }
+        }
+
+    RETURN_TYPES = ("IMAGE", "MASK")
+    FUNCTION = "retype"
+    CATEGORY = "_adtest"
+
+    def retype(self, images, mask, dtype, mask_scale):
+        return images.to(self.DTYPES[dtype]), mask * mask_scale
+
+
+class TestBlankSegMasks:
+    """The SEGS with every SEG's mask set to zero in every frame."""
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"segs": ("SEGS",)}}
+
+    RETURN_TYPES = ("SEGS",)
+    FUNCTION = "blank"
+    CATEGORY = "_adtest"
+
+    def blank(self, segs):
+        header, items = segs
+        return ((header, [seg._replace(cropped_mask=torch.zeros_like(torch.as_tensor(seg.cropped_mask)))
+                          for seg in items]),)
+
+
 class TestSink:
     """Output node: makes ComfyUI compute whatever is connected; the tests read node outputs from the cache."""
 
@@ -353,6 +396,8 @@ NODE_CLASS_MAPPINGS = {
     "TestRecordingModel": TestRecordingModel,
     "TestRecordingVAE": TestRecordingVAE,
     "TestOutOfMemoryVAE": TestOutOfMemoryVAE,
+    "TestRetype": TestRetype,
+    "TestBlankSegMasks": TestBlankSegMasks,
     "TestSink": TestSink,
 }
 NODE_DISPLAY_NAME_MAPPINGS = {name: f"{name} [adtest]" for name in NODE_CLASS_MAPPINGS}

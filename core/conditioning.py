@@ -68,9 +68,11 @@ def crop_conditioning(conditioning: Any, crop_windows: CropWindows, frame_width:
     return map_conditioning(conditioning, cut)
 
 
-def conditioning_for_frames(conditioning: Any, frames: range, frame_count: int, slice_control: SliceControl | None = None) -> Any:
+def conditioning_for_frames(conditioning: Any, frames: range, frame_count: int, slice_control: SliceControl | None = None,
+                            latent_frames: range | None = None) -> Any:
     """A CONDITIONING for a window of the clip: per-frame masks (``[frame_count, h, w]``) cut to
-    ``frames``; ControlNet chains cut by ``slice_control``; everything else shared."""
+    ``frames``; ControlNet chains cut by ``slice_control``; VACE control latents (``vace_frames``,
+    ``vace_mask``: ``[1, C, T, h, w]``) cut to ``latent_frames``; everything else shared."""
 
     def cut(options: dict) -> dict:
         options = dict(options)
@@ -79,6 +81,10 @@ def conditioning_for_frames(conditioning: Any, frames: range, frame_count: int, 
             options["mask"] = mask[frames.start : frames.stop]
         if options.get("control") is not None and slice_control is not None:
             options["control"] = slice_control(options["control"], frames, frame_count)
+        if latent_frames is not None:
+            for key in ("vace_frames", "vace_mask"):
+                if options.get(key):
+                    options[key] = [value[:, :, latent_frames.start : latent_frames.stop] for value in options[key]]
         return options
 
     return map_conditioning(conditioning, cut)
@@ -93,13 +99,15 @@ class Conditionings:
     refiner_positive: Any = None
     refiner_negative: Any = None
 
-    def _map(self, change: Callable[[Any], Any]) -> Conditionings:
+    def mapped(self, change: Callable[[Any], Any]) -> Conditionings:
+        """The conditionings with ``change`` applied to each CONDITIONING list (None ones too)."""
         return Conditionings(*(change(getattr(self, field.name)) for field in fields(self)))
 
     def cropped(self, crop_windows: CropWindows, frame_width: int, frame_height: int) -> Conditionings:
         """The same conditionings with every mask cut to the crop windows of the full frame."""
-        return self._map(lambda c: crop_conditioning(c, crop_windows, frame_width, frame_height))
+        return self.mapped(lambda c: crop_conditioning(c, crop_windows, frame_width, frame_height))
 
-    def for_frames(self, frames: range, frame_count: int, slice_control: SliceControl | None = None) -> Conditionings:
+    def for_frames(self, frames: range, frame_count: int, slice_control: SliceControl | None = None,
+                   latent_frames: range | None = None) -> Conditionings:
         """The same conditionings for a window of the clip (see :func:`conditioning_for_frames`)."""
-        return self._map(lambda c: conditioning_for_frames(c, frames, frame_count, slice_control))
+        return self.mapped(lambda c: conditioning_for_frames(c, frames, frame_count, slice_control, latent_frames))

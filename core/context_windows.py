@@ -65,6 +65,7 @@ def sample_in_context_windows(
     windows: list[range],
     sample_window: SampleWindow,
     time_dim: int = 0,
+    causal_anchor: bool = False,
 ) -> torch.Tensor:
     """Sample ``latent`` window by window and cross-fade the results.
 
@@ -72,6 +73,11 @@ def sample_in_context_windows(
     ``[F, C, h, w]``, 2 for video latents ``[1, C, F, h, w]``); ``noise_mask`` holds one mask
     per frame ``[F, H, W]``. The noise is the whole clip's, sliced, so a frame's noise does not
     depend on the window it falls in. One window is one call on the whole clip.
+
+    With ``causal_anchor`` (video latents whose first frame is encoded on its own), a window
+    that does not start the clip is sampled with the frame before it prepended, and that
+    frame's result is dropped: the window's own frames are never taken for a first frame.
+    ``sample_window`` gets the frames it actually samples.
     """
     if len(windows) == 1 and len(windows[0]) == latent.shape[time_dim]:
         return sample_window(windows[0], latent, noise, noise_mask)
@@ -79,9 +85,12 @@ def sample_in_context_windows(
     result = torch.zeros_like(latent, dtype=torch.float32)
     weight_shape = [1] * latent.ndim
     for window, weight in zip(windows, crossfade_weights(windows, frame_count)):
-        start, length = window.start, len(window)
-        sampled = sample_window(window, latent.narrow(time_dim, start, length), noise.narrow(time_dim, start, length),
-                                noise_mask[window.start : window.stop])
-        weight_shape[time_dim] = length
-        result.narrow(time_dim, start, length).add_(sampled.to(result) * weight.view(weight_shape).to(result))
+        anchor = 1 if causal_anchor and window.start > 0 else 0
+        sampled_frames = range(window.start - anchor, window.stop)
+        start, length = sampled_frames.start, len(sampled_frames)
+        sampled = sample_window(sampled_frames, latent.narrow(time_dim, start, length), noise.narrow(time_dim, start, length),
+                                noise_mask[sampled_frames.start : sampled_frames.stop])
+        sampled = sampled.narrow(time_dim, anchor, len(window))
+        weight_shape[time_dim] = len(window)
+        result.narrow(time_dim, window.start, len(window)).add_(sampled.to(result) * weight.view(weight_shape).to(result))
     return result.to(latent.dtype)

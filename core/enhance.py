@@ -17,19 +17,21 @@ import torch
 from .conditioning import Conditionings
 from .context_windows import sample_in_context_windows
 from .crop_windows import CropWindows
-from .frames import per_frame
+from .frames import pad_frames, per_frame
 from .geometry import LatentLayout, SamplingSize, rect_size, sampling_size
 from .images import check_frames, crop_frames, resize_frames
-from .masks import feather_masks, resize_masks
+from .masks import feather_masks, masks_per_latent_frame, resize_masks
 from .paste import paste_segs
 from .regions import FittedSeg, fit_segs
 from .segs import replace_seg, unpack_segs
 from .tracking import tracked_windows
+from .vace import VaceControls, has_vace
 
 log = logging.getLogger(__name__)
 
 SEED_LIMIT = 2**64
 CROP_MODES = ("union", "tracked")
+RESIZE_FRAMES_PER_CHUNK = 8  # decoded video frames scaled back per call (bounded temporaries)
 MASK_FIX = "give one mask per frame or a single mask for all frames (rebuild the SEGS from the same clip as the images)"
 
 
@@ -62,7 +64,8 @@ class DetailSettings:
 
 class SamplingBackend(Protocol):
     """The model work of a detail pass. Pixels are IMAGE ``[B, H, W, 3]``; latents
-    ``[B, C, H/s, W/s]`` with s = ``layout.spatial``.
+    ``[B, C, H/s, W/s]`` with s = ``layout.spatial``, or for a video VAE (``layout.is_video``)
+    one latent ``[1, C, T, H/s, W/s]`` per clip.
 
     The detail pass drives the context windows itself: it asks the backend which windows to
     use, draws the clip's noise once, and calls :meth:`sample` per window with slices of it.
@@ -80,14 +83,15 @@ class SamplingBackend(Protocol):
         """Encode a batch of frames to latents."""
 
     def context_windows(self, frame_count: int) -> list[range]:
-        """The windows of frames the clip is sampled in (one window: the whole clip at once)."""
+        """The windows of latent frames the clip is sampled in (one window: the whole clip at once)."""
 
     def noise(self, latent: torch.Tensor, seed: int) -> torch.Tensor:
         """The initial noise of the whole clip for ``seed``, shaped like ``latent``."""
 
     def sample(self, latent: torch.Tensor, noise: torch.Tensor, noise_mask: torch.Tensor,
                conditionings: Conditionings, seed: int) -> torch.Tensor:
-        """Sample the frames of one context window in one pass; ``noise_mask`` is ``[F, H, W]`` at pixel size."""
+        """Sample the frames of one context window in one pass; ``noise_mask`` is one mask per
+        latent frame ``[F, H, W]`` at pixel size."""
 
     def slice_control(self, control: Any, frames: range, frame_count: int) -> Any:
         """A ControlNet chain whose per-frame hints are cut to ``frames`` of the clip."""
@@ -99,7 +103,7 @@ class SamplingBackend(Protocol):
         conditionings and the hint images used."""
 
     def decode(self, latent: torch.Tensor) -> torch.Tensor:
-        """Decode a batch of latents to frames."""
+        """Decode a batch of latents to frames ``[B, H, W, 3]`` (a video latent to all its frames)."""
 
 
 @dataclass(frozen=True)
@@ -146,6 +150,33 @@ def encode_in_batches(frames: torch.Tensor, width: int, height: int, backend: Sa
     return latents[0] if len(latents) == 1 else torch.cat(latents)
 
 
+def encode_crops(crops: torch.Tensor, width: int, height: int, backend: SamplingBackend) -> torch.Tensor:
+    """Latents of crops ``[F, h, w, 3]`` sampled at ``width`` x ``height``.
+
+    An image VAE encodes them in batches. A video VAE encodes them as one clip, padded (the last
+    frame held) to the next frame count it encodes whole: ``[1, C, T, h', w']``.
+    """
+    layout = backend.layout
+    if not layout.is_video:
+        return encode_in_batches(crops, width, height, backend)
+    padded = pad_frames(resize_frames(crops, height, width), layout.encoded_frame_count(crops.shape[0]))
+    return backend.encode(padded)
+
+
+def noise_mask_for(masks: torch.Tensor, width: int, height: int, latent: torch.Tensor, layout: LatentLayout) -> torch.Tensor:
+    """The noise mask of crops' masks ``[F, h, w]``: one per latent frame at the sampling size.
+
+    For a video latent each latent frame holds several frames: it is denoised wherever any of
+    them is (the maximum), padded frames taking the last frame's mask.
+    """
+    resized = resize_masks(masks, height, width)
+    if not layout.is_video:
+        return resized
+    latent_count = latent.shape[2]
+    padded = pad_frames(resized, layout.pixel_frames(latent_count))
+    return masks_per_latent_frame(padded, layout.latent_frame_spans(latent_count))
+
+
 def decode_in_batches(latent: torch.Tensor, width: int, height: int, backend: SamplingBackend) -> torch.Tensor:
     """Decode latents and scale each batch straight to ``width`` x ``height``: float32 ``[F, height, width, 3]`` on the CPU."""
     frame_count = latent.shape[0]
@@ -158,22 +189,59 @@ def decode_in_batches(latent: torch.Tensor, width: int, height: int, backend: Sa
     return out
 
 
+def decode_crops(latent: torch.Tensor, frame_count: int, width: int, height: int, backend: SamplingBackend) -> torch.Tensor:
+    """The ``frame_count`` refined crops ``[F, height, width, 3]`` float32 of sampled latents (a
+    video latent's padding frames dropped)."""
+    if not backend.layout.is_video:
+        return decode_in_batches(latent, width, height, backend)
+    pixels = backend.decode(latent)
+    if pixels.shape[0] < frame_count:
+        raise RuntimeError(f"the VAE decoded {pixels.shape[0]} frames from a latent of {latent.shape[2]}, "
+                           f"fewer than the clip's {frame_count}: this VAE's frame formulas are not what it reports")
+    out = torch.empty((frame_count, height, width, 3), dtype=torch.float32)
+    for start in range(0, frame_count, RESIZE_FRAMES_PER_CHUNK):
+        stop = min(frame_count, start + RESIZE_FRAMES_PER_CHUNK)
+        out[start:stop] = resize_frames(pixels[start:stop, ..., :3].to("cpu", torch.float32), height, width)
+    return out
+
+
 def sample_clip(latent: torch.Tensor, noise_mask: torch.Tensor, conditionings: Conditionings, seed: int,
-                backend: SamplingBackend) -> torch.Tensor:
-    """Sample one SEG's latents ``[F, C, h, w]`` in the backend's context windows, with the noise
-    drawn once for the whole clip; each window samples with its frames' conditioning masks and hints."""
-    frame_count = latent.shape[0]
-    windows = backend.context_windows(frame_count)
+                backend: SamplingBackend, reference_frames: int = 0) -> torch.Tensor:
+    """Sample one SEG's latents in the backend's context windows, with the noise drawn once for
+    the whole clip; each window samples with its frames' conditioning masks and hints.
+
+    Image latents ``[F, C, h, w]`` are windowed over F; a video latent ``[1, C, T, h, w]`` over
+    its T latent frames, each window after the first anchored on the frame before it. A video
+    latent may lead with ``reference_frames`` frames (a VACE reference image): they are sampled
+    with the clip, fully denoised, and dropped from the result.
+    """
+    layout = backend.layout
+    time_dim = 2 if layout.is_video else 0
+    latent_count = latent.shape[time_dim]
+    spans = layout.latent_frame_spans(latent_count)
+    frame_count = spans[-1].stop
+    windows = backend.context_windows(latent_count)
     if len(windows) > 1:
-        log.info("sampling %d frames in %d context windows of %d", frame_count, len(windows), len(windows[0]))
+        if reference_frames:
+            raise ValueError("a VACE reference image cannot be sampled in the detailer's context windows: set "
+                             "context_length to 0 (or -1) and use ComfyUI's Context Windows node on the model instead")
+        log.info("sampling %d latent frames in %d context windows of %d", latent_count, len(windows), len(windows[0]))
+    if reference_frames:
+        latent = torch.cat([torch.zeros_like(latent[:, :, :reference_frames]), latent], dim=2)
+        noise_mask = torch.cat([torch.ones_like(noise_mask[:reference_frames]), noise_mask])
+        windows = [range(0, latent_count + reference_frames)]
 
     def sample_window(frames: range, part: torch.Tensor, noise: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         conds = conditionings
-        if len(frames) != frame_count:
-            conds = conditionings.for_frames(frames, frame_count, backend.slice_control)
+        if len(frames) != latent.shape[time_dim]:  # per-frame conditioning masks and hints count pixel frames
+            pixels = range(spans[frames.start].start, spans[frames.stop - 1].stop)
+            conds = conditionings.for_frames(pixels, frame_count, backend.slice_control,
+                                             frames if layout.is_video else None)
         return backend.sample(part, noise, mask, conds, seed)
 
-    return sample_in_context_windows(latent, backend.noise(latent, seed), noise_mask, windows, sample_window)
+    sampled = sample_in_context_windows(latent, backend.noise(latent, seed), noise_mask, windows, sample_window,
+                                        time_dim, causal_anchor=layout.is_video)
+    return sampled[:, :, reference_frames:] if reference_frames else sampled
 
 
 @dataclass(frozen=True)
@@ -188,6 +256,7 @@ def detail_seg(
     settings: DetailSettings,
     conditionings: Conditionings,
     backend: SamplingBackend,
+    vace: VaceControls | None = None,
 ) -> SegResult:
     """Detail one SEG over all frames and return its refined SEG (nothing is pasted).
 
@@ -210,20 +279,24 @@ def detail_seg(
         conds, hints = backend.apply_control(wrapper, conds, crops.contiguous(), masks, crop_windows)
         cnet_images.extend(hints)
 
+    reference_frames = 0
+    if vace is not None:
+        conds, reference_frames = vace.cut(conds, crop_windows, frame_h, frame_w, plan.size)
+
     width, height = plan.size.width, plan.size.height
     log.info(
         "%s: %s crop %dx%d in %s, sampled at %dx%d (x%.2f) over %d frames",
         fitted.name, "fixed" if crop_windows.is_fixed else "tracked", crop_windows.width, crop_windows.height,
         list(fitted.rect), width, height, plan.size.scale, frame_count,
     )
-    latent = encode_in_batches(crops, width, height, backend)
-    noise_mask = resize_masks(masks, height, width)
+    latent = encode_crops(crops, width, height, backend)
+    noise_mask = noise_mask_for(masks, width, height, latent, backend.layout)
     # Per-frame tensors are dropped as soon as they are used: on a long clip each is a sizeable
     # share of the peak, which must not grow with the frame count more than the output does.
     del crops, masks
-    latent = sample_clip(latent, noise_mask, conds, settings.seed_for(fitted.index), backend)
+    latent = sample_clip(latent, noise_mask, conds, settings.seed_for(fitted.index), backend, reference_frames)
     del noise_mask
-    refined = decode_in_batches(latent, crop_windows.width, crop_windows.height, backend)
+    refined = decode_crops(latent, frame_count, crop_windows.width, crop_windows.height, backend)
     if not bool(torch.isfinite(refined).all()):
         raise RuntimeError(
             f"{fitted.name}: sampling produced NaN or infinite pixels; the model or VAE overflowed "
@@ -310,6 +383,12 @@ def _detail_each(
     if not unpack_segs(segs)[1]:
         return frames, segs, []
     fitted, plans = _plan_all(frames, segs, settings, backend.layout)
+    vace = None
+    if has_vace(conditionings):
+        if not backend.layout.is_video:
+            raise ValueError("basic_pipe: the conditioning carries VACE control (WanVaceToVideo) but the VAE is an image VAE: "
+                             "use a Wan model and its VAE in the pipe")
+        vace = VaceControls(backend.encode, backend.decode, backend.layout, frames.shape[0])
     backend.begin(len(plans), frames.shape[0])
     header = tuple(frames.shape[1:3])
     new_segs: list[Any] = []
@@ -318,7 +397,7 @@ def _detail_each(
         if item.index not in plans:
             new_segs.append(item.seg)
             continue
-        result = detail_seg(frames, plans[item.index], settings, conditionings, backend)
+        result = detail_seg(frames, plans[item.index], settings, conditionings, backend, vace)
         if paste_feather is not None:
             frames = paste_segs(frames, (header, [result.seg]), paste_feather)
             if after_paste is not None:

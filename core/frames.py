@@ -26,3 +26,12 @@ def per_frame(
     if count == 1:
         return stack.expand(frame_count, *stack.shape[1:])
     raise ValueError(f"{what} has {count} frames but {frames_what} has {frame_count}: {fix}")
+
+
+def pad_frames(stack: torch.Tensor, frame_count: int) -> torch.Tensor:
+    """``[F, ...]`` padded to ``frame_count`` items by repeating the last one (a video VAE then
+    sees the last frame held, not a cut to black); returned as is when already that long."""
+    missing = frame_count - stack.shape[0]
+    if missing <= 0:
+        return stack
+    return torch.cat([stack, stack[-1:].expand(missing, *stack.shape[1:])])

@@ -7,11 +7,13 @@ Rectangles are ``(x1, y1, x2, y2)`` in integer pixels, end-exclusive. Sizes are
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 Rect = tuple[int, int, int, int]
 
 VAE_STRIDE = 8
+MAX_FRAME_PADDING = 64  # a video VAE's frame rule is a*n+b with a (its time compression) at most this
 
 
 @dataclass(frozen=True)
@@ -19,11 +21,42 @@ class LatentLayout:
     """How a VAE (and the model sampling its latents) maps pixels to latents.
 
     ``spatial`` pixels along x and y make one latent cell; sampling sizes are multiples of
-    ``size_multiple`` (``spatial`` times the model's patch size).
+    ``size_multiple`` (``spatial`` times the model's patch size). An image VAE encodes each
+    frame on its own: latents ``[F, C, h, w]``. A video VAE (``latent_frames`` set) encodes a
+    clip as one latent ``[1, C, T, h, w]`` whose ``T = latent_frames(F)``; ``pixel_frames(T)``
+    frames decode from it (ComfyUI's downscale and upscale formulas, e.g. Wan's
+    ``(F + 3) // 4`` and ``4 T - 3``), so only some frame counts survive a round trip.
     """
 
     spatial: int = VAE_STRIDE
     size_multiple: int = VAE_STRIDE
+    latent_frames: Callable[[int], int] | None = None
+    pixel_frames: Callable[[int], int] | None = None
+
+    @property
+    def is_video(self) -> bool:
+        return self.latent_frames is not None and self.pixel_frames is not None
+
+    def encoded_frame_count(self, frames: int) -> int:
+        """The smallest frame count >= ``frames`` that a video VAE encodes and decodes back whole
+        (``frames`` itself for an image VAE): the count a clip is padded to before encoding."""
+        if not self.is_video:
+            return frames
+        for count in range(frames, frames + MAX_FRAME_PADDING + 1):
+            if self.pixel_frames(self.latent_frames(count)) == count:
+                return count
+        raise ValueError(
+            f"this VAE decodes no frame count between {frames} and {frames + MAX_FRAME_PADDING} whole: "
+            f"its frame formulas are not of the form a*n+b"
+        )
+
+    def latent_frame_spans(self, latent_count: int) -> list[range]:
+        """The pixel frames each latent frame holds: ``[pixel_frames(k), pixel_frames(k + 1))``
+        (for Wan: frame 0 alone, then groups of 4). One frame each for an image VAE."""
+        if not self.is_video:
+            return [range(k, k + 1) for k in range(latent_count)]
+        starts = [0] + [self.pixel_frames(k) for k in range(1, latent_count + 1)]
+        return [range(starts[k], starts[k + 1]) for k in range(latent_count)]
 
 
 def rect_size(rect: Rect) -> tuple[int, int]:

@@ -68,3 +68,10 @@ def resize_masks(masks: torch.Tensor, height: int, width: int) -> torch.Tensor:
     resized = F.interpolate(masks.unsqueeze(1), size=(height, width), mode="bilinear", align_corners=False)
     return resized.squeeze(1).clamp_(0.0, 1.0)
 
+
+
+def masks_per_latent_frame(masks: torch.Tensor, spans: list[range]) -> torch.Tensor:
+    """Per-frame masks ``[F, H, W]`` in latent time ``[len(spans), H, W]``: each latent frame takes
+    the maximum over the pixel frames it holds (``spans``), so a subject that moves within the
+    group stays covered in every one of its frames."""
+    return torch.stack([masks[span.start : span.stop].amax(dim=0) for span in spans])

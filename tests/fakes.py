@@ -79,3 +79,57 @@ class IdentityBackend(FakeBackend):
     def sample(self, latent, noise, noise_mask, conditionings, seed):
         super().sample(latent, noise, noise_mask, conditionings, seed)
         return latent
+
+
+def wan_frames_to_latent(frames: int) -> int:
+    return max(0, (frames + 3) // 4)
+
+
+def wan_latent_to_frames(latent: int) -> int:
+    return max(0, latent * 4 - 3)
+
+
+@dataclass
+class FakeVideoBackend(FakeBackend):
+    """A video VAE as Wan 2.1's: the clip is one latent ``[1, C, T, h, w]`` with ``T = (F + 3) // 4``
+    (frame 0 alone, then groups of 4, each group's mean), 8x spatial; sampling sizes multiples of
+    16 (a patch of 2). Decoding repeats each latent frame over the frames it holds."""
+
+    stride: int = 8
+    patch: int = 2
+    encode_frames: list = field(default_factory=list)
+
+    @property
+    def layout(self) -> LatentLayout:
+        return LatentLayout(self.stride, self.stride * self.patch, wan_frames_to_latent, wan_latent_to_frames)
+
+    def encode(self, pixels: torch.Tensor) -> torch.Tensor:
+        self.encode_sizes.append(tuple(pixels.shape))
+        frames = pixels.shape[0]
+        pooled = F.avg_pool2d(pixels.permute(0, 3, 1, 2), self.stride)  # [F, 3, h, w]
+        spans = self.layout.latent_frame_spans(wan_frames_to_latent(frames))
+        groups = torch.stack([pooled[span.start : span.stop].mean(dim=0) for span in spans])  # [T, 3, h, w]
+        latent = torch.cat([groups, torch.ones_like(groups[:, :1])], dim=1)
+        return latent.permute(1, 0, 2, 3).unsqueeze(0)  # [1, 4, T, h, w]
+
+    def decode(self, latent: torch.Tensor) -> torch.Tensor:
+        self.decode_sizes.append(tuple(latent.shape))
+        frames = latent[0, :3].permute(1, 0, 2, 3)  # [T, 3, h, w]
+        counts = [len(span) for span in self.layout.latent_frame_spans(frames.shape[0])]
+        repeated = torch.repeat_interleave(frames, torch.tensor(counts), dim=0)
+        pixels = F.interpolate(repeated, scale_factor=self.stride, mode="nearest")
+        return pixels.permute(0, 2, 3, 1).clamp(0, 1)
+
+    def sample(self, latent, noise, noise_mask, conditionings, seed):
+        self.sample_calls.append(
+            {"latent": latent.shape, "mask": noise_mask.clone(), "conditionings": conditionings, "seed": seed}
+        )
+        mask = F.interpolate(noise_mask.unsqueeze(1), size=latent.shape[-2:], mode="bilinear")  # [T, 1, h, w]
+        mask = mask.permute(1, 0, 2, 3).unsqueeze(0)  # [1, 1, T, h, w]
+        return latent + self.noise_strength * mask * (noise - latent)
+
+
+class IdentityVideoBackend(FakeVideoBackend):
+    def sample(self, latent, noise, noise_mask, conditionings, seed):
+        super().sample(latent, noise, noise_mask, conditionings, seed)
+        return latent

@@ -12,6 +12,7 @@ import torch
 from ...core.conditioning import Conditionings
 from ...core.context_windows import context_windows
 from ...core.crop_windows import CropWindows
+from ...core.geometry import LatentLayout
 from ...core.masks import resize_masks
 from ...core.options import SamplingOptions
 from ...core.schedule import ays_sigmas, denoise_tail, gits_sigmas, parse_scheduler, refiner_split, with_sampler_rule
@@ -53,9 +54,10 @@ def with_differential_diffusion(model: Any) -> Any:
 
 
 def resolve_context_length(model: Any, context_length: int) -> int:
-    """The context window length the detail pass uses for ``model``: 0 (the whole clip at once)
-    when the model has context windows of its own; for -1 (auto), 16 when an AnimateDiff
-    motion module couples the frames, else 0."""
+    """The context window length (frames) the detail pass uses for ``model``: 0 (the whole clip
+    at once) when the model has context windows of its own; for -1 (auto), 16 when an
+    AnimateDiff motion module couples the frames, else 0 (a video model sees the whole clip,
+    or the context windows set on it with ComfyUI's Context Windows nodes)."""
     own_windows = has_own_context_windows(model)
     if context_length < 0:
         context_length = AUTO_CONTEXT_LENGTH if has_motion_module(model) else 0
@@ -63,6 +65,35 @@ def resolve_context_length(model: Any, context_length: int) -> int:
         log.info("the model has its own context windows; it gets the whole clip")
         return 0
     return context_length
+
+
+def model_patch_size(model: Any) -> int:
+    """The diffusion model's spatial patch (2 for Wan and HunyuanVideo, 1 for a UNet)."""
+    try:
+        patch = getattr(model.get_model_object("diffusion_model"), "patch_size", 1)
+    except (AttributeError, KeyError):
+        return 1
+    if isinstance(patch, (tuple, list)):
+        patch = patch[-1]
+    return int(patch) if isinstance(patch, int) and patch >= 1 else 1
+
+
+def check_model_and_vae(model: Any, vae: Any, layout: LatentLayout, what: str = "basic_pipe") -> None:
+    """Fail, naming the pipe, when the VAE's latents are not what the model samples (an image
+    VAE with a video model, a 4-channel VAE with a 16-channel model, ...)."""
+    latent_format = getattr(getattr(model, "model", None), "latent_format", None)
+    if latent_format is None:
+        return
+    model_video = getattr(latent_format, "latent_dimensions", 2) == 3
+    model_channels = getattr(latent_format, "latent_channels", None)
+    vae_channels = getattr(vae, "latent_channels", None)
+    kind = {True: "video", False: "image"}
+    if model_video != layout.is_video or (model_channels and vae_channels and model_channels != vae_channels):
+        raise ValueError(
+            f"{what}: the model samples {model_channels}-channel {kind[model_video]} latents but the VAE makes "
+            f"{vae_channels}-channel {kind[layout.is_video]} latents: put the VAE that belongs to the model in the pipe "
+            f"(e.g. the Wan 2.1 VAE with a Wan 2.1 model)"
+        )
 
 
 class ComfySamplingBackend:
@@ -91,9 +122,12 @@ class ComfySamplingBackend:
         self.model = model
         self.refiner_model = refiner_model
         self.options = options
-        self.context_length = resolve_context_length(model, options.context_length)
-        self.vae = VaeRunner(vae, options.vae_encode_precision)
+        self.vae = VaeRunner(vae, options.vae_encode_precision, model_patch_size(model))
         self.layout = self.vae.layout
+        check_model_and_vae(model, vae, self.layout)
+        if refiner_model is not None:
+            check_model_and_vae(refiner_model, vae, self.layout, "refiner_basic_pipe_opt")
+        self.context_length = resolve_context_length(model, options.context_length)
         self.advanced_controlnet = advanced_controlnet_installed()
         self._progress = None
         self._done = 0
@@ -102,10 +136,19 @@ class ComfySamplingBackend:
     # progress and cancel
 
     def context_windows(self, frame_count: int) -> list[range]:
-        return context_windows(frame_count, self.context_length, self.options.context_overlap)
+        """Windows of latent frames; for a video VAE context_length and context_overlap (frames)
+        are converted to latent frames by the VAE's own formula."""
+        length, overlap = self.context_length, self.options.context_overlap
+        if self.layout.is_video and length > 0:
+            length = max(1, self.layout.latent_frames(length))
+            overlap = min(length - 1, overlap * length // max(1, self.context_length))
+        return context_windows(frame_count, length, overlap)
 
     def begin(self, seg_count: int, frame_count: int) -> None:
-        total = max(1, seg_count * (2 * frame_count + self.options.steps * len(self.context_windows(frame_count))))
+        frames = self.layout.encoded_frame_count(frame_count)
+        latent_count = self.layout.latent_frames(frames) if self.layout.is_video else frames
+        windows = len(self.context_windows(latent_count))
+        total = max(1, seg_count * (2 * frames + self.options.steps * windows))
         self._progress = self._utils.ProgressBar(total)
         self._done = 0
 
@@ -131,13 +174,19 @@ class ComfySamplingBackend:
     def decode(self, latent: torch.Tensor) -> torch.Tensor:
         self._check_cancel()
         pixels = self.vae.decode(latent)
-        self._advance(latent.shape[0])
+        self._advance(pixels.shape[0])
         return pixels
 
     # ControlNet
 
     def apply_control(self, wrapper: Any, conditionings: Conditionings, crops: torch.Tensor, masks: torch.Tensor,
                       crop_windows: CropWindows) -> tuple[Conditionings, list[torch.Tensor]]:
+        if self.layout.is_video:
+            raise ValueError(
+                "segs: a SEG carries a ControlNet (ControlNet for SEGS), which works with image models; this pipe holds "
+                "a video model: remove the ControlNet from the SEGS and guide the video model with its own control "
+                "(for Wan, VACE through WanVaceToVideo in the pipe's conditioning)"
+            )
         return apply_seg_control(wrapper, conditionings, crops, masks, crop_windows, self.advanced_controlnet)
 
     def slice_control(self, control: Any, frames: range, frame_count: int) -> Any:
@@ -219,7 +268,8 @@ class ComfySamplingBackend:
             if len(base_sigmas) > 1:
                 # The base pass left noise everywhere; keep only its masked part and let the
                 # refiner continue from there without adding noise again.
-                keep = resize_masks(noise_mask, result.shape[-2], result.shape[-1]).unsqueeze(1).to(result)
+                keep = resize_masks(noise_mask, result.shape[-2], result.shape[-1]).to(result)
+                keep = keep.view(1, 1, *keep.shape) if result.ndim == 5 else keep.unsqueeze(1)
                 result = latent.to(result) * (1.0 - keep) + result * keep
                 noise = torch.zeros_like(noise)
             result = self._run(self.refiner_model, noise, refiner_sigmas, conditionings.refiner_positive,

@@ -23,17 +23,35 @@ GPU_FRAMES_PER_BATCH = 64
 RETRY_TILE_SIZES = (256, 128, 64)
 
 
-class VaeRunner:
-    """``vae.encode`` / ``vae.decode`` of IMAGE batches ``[B, H, W, 3]`` and latents ``[B, C, h, w]``."""
+def vae_layout(vae: Any, patch_size: int = 1) -> LatentLayout:
+    """The latent layout of a ComfyUI VAE, read from its own attributes: spatial compression
+    (``spacial_compression_encode``), and for a video VAE (``latent_dim`` 3) the frame formulas
+    ``downscale_ratio[0]`` / ``upscale_ratio[0]``. Sampling sizes are multiples of the spatial
+    compression times ``patch_size`` (the diffusion model's spatial patch)."""
+    compression = getattr(vae, "spacial_compression_encode", None)
+    spatial = compression() if callable(compression) else getattr(vae, "downscale_ratio", VAE_STRIDE)
+    spatial = int(spatial) if isinstance(spatial, (int, float)) and spatial >= 1 else VAE_STRIDE
+    if getattr(vae, "latent_dim", 2) != 3:
+        return LatentLayout(spatial=spatial, size_multiple=spatial * patch_size)
+    down, up = getattr(vae, "downscale_ratio", None), getattr(vae, "upscale_ratio", None)
+    if not (isinstance(down, tuple) and isinstance(up, tuple) and callable(down[0]) and callable(up[0])):
+        raise ValueError(
+            "basic_pipe: the VAE makes video latents but reports no frame formulas (downscale_ratio / upscale_ratio); "
+            "this ComfyUI VAE type is not supported by the detailer"
+        )
+    return LatentLayout(spatial=spatial, size_multiple=spatial * patch_size, latent_frames=down[0], pixel_frames=up[0])
 
-    def __init__(self, vae: Any, vae_encode_precision: str = "auto") -> None:
+
+class VaeRunner:
+    """``vae.encode`` / ``vae.decode`` of IMAGE batches ``[B, H, W, 3]`` and latents ``[B, C, h, w]``
+    (for a video VAE: a clip ``[T, H, W, 3]`` and its latent ``[1, C, T', h, w]``)."""
+
+    def __init__(self, vae: Any, vae_encode_precision: str = "auto", patch_size: int = 1) -> None:
         import comfy.model_management
 
         self._mm = comfy.model_management
         self.vae = vae
-        ratio = getattr(vae, "downscale_ratio", VAE_STRIDE)
-        stride = ratio if isinstance(ratio, int) else VAE_STRIDE
-        self.layout = LatentLayout(spatial=stride, size_multiple=stride)
+        self.layout = vae_layout(vae, patch_size)
         self.encode_in_bf16 = self._encode_in_bf16(vae_encode_precision)
 
     def _encode_in_bf16(self, precision: str) -> bool:
@@ -43,6 +61,8 @@ class VaeRunner:
         device = getattr(self.vae, "device", torch.device("cpu"))
         if precision == "fp32" or dtype != torch.float32 or not self._mm.is_device_cpu(device):
             return False
+        if self.layout.is_video and precision == "auto":
+            return False  # measured only for image VAEs; a video VAE keeps ComfyUI's precision unless asked
         return precision == "bf16" or cpu_has_native_bf16()
 
     def frames_per_batch(self, width: int, height: int) -> int:
@@ -55,7 +75,7 @@ class VaeRunner:
             dtype = self.vae.vae_dtype
             per_frame = max(
                 self.vae.memory_used_encode((1, 3, height, width), dtype),
-                self.vae.memory_used_decode((1, 4, height // stride, width // stride), dtype),
+                self.vae.memory_used_decode((1, self.vae.latent_channels, height // stride, width // stride), dtype),
             )
             free = self._mm.get_free_memory(device)
             return int(max(1, min(cap, free // max(1, per_frame))))

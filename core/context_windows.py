@@ -32,6 +32,19 @@ def context_windows(frame_count: int, length: int, overlap: int) -> list[range]:
     return [range(start, start + length) for start in dict.fromkeys(starts)]
 
 
+def frame_chunks(frame_count: int, most: int) -> list[range]:
+    """Consecutive chunks of at most ``most`` frames covering ``0..frame_count``, as even as
+    possible (7 frames by at most 3: 3, 2, 2), for frames that are sampled independently."""
+    count = max(1, -(-frame_count // max(1, most)))
+    base, longer = divmod(frame_count, count)  # the first `longer` chunks take one frame more
+    chunks, start = [], 0
+    for index in range(count):
+        stop = start + base + (1 if index < longer else 0)
+        chunks.append(range(start, stop))
+        start = stop
+    return chunks
+
+
 def crossfade_weights(windows: list[range], frame_count: int) -> list[torch.Tensor]:
     """Per-window frame weights (float32, one per frame of the window) summing to one per frame.
 

@@ -82,16 +82,17 @@ class SamplingBackend(Protocol):
     def encode(self, pixels: torch.Tensor) -> torch.Tensor:
         """Encode a batch of frames to latents."""
 
-    def context_windows(self, frame_count: int) -> list[range]:
-        """The windows of latent frames the clip is sampled in (one window: the whole clip at once)."""
+    def context_windows(self, latent: torch.Tensor) -> list[range]:
+        """The windows of latent frames a SEG's latent is sampled in (one window: the whole clip at
+        once); windows that do not overlap are chunks of frames the model samples independently."""
 
     def noise(self, latent: torch.Tensor, seed: int) -> torch.Tensor:
         """The initial noise of the whole clip for ``seed``, shaped like ``latent``."""
 
     def sample(self, latent: torch.Tensor, noise: torch.Tensor, noise_mask: torch.Tensor,
-               conditionings: Conditionings, seed: int) -> torch.Tensor:
-        """Sample the frames of one context window in one pass; ``noise_mask`` is one mask per
-        latent frame ``[F, H, W]`` at pixel size."""
+               conditionings: Conditionings, seed: int, frames: range) -> torch.Tensor:
+        """Sample the latent frames ``frames`` of the clip (one context window) in one pass;
+        ``noise_mask`` is one mask per latent frame ``[F, H, W]`` at pixel size."""
 
     def slice_control(self, control: Any, frames: range, frame_count: int) -> Any:
         """A ControlNet chain whose per-frame hints are cut to ``frames`` of the clip."""
@@ -220,7 +221,7 @@ def sample_clip(latent: torch.Tensor, noise_mask: torch.Tensor, conditionings: C
     latent_count = latent.shape[time_dim]
     spans = layout.latent_frame_spans(latent_count)
     frame_count = spans[-1].stop
-    windows = backend.context_windows(latent_count)
+    windows = backend.context_windows(latent)
     if len(windows) > 1:
         if reference_frames:
             raise ValueError("a VACE reference image cannot be sampled in the detailer's context windows: set "
@@ -237,7 +238,7 @@ def sample_clip(latent: torch.Tensor, noise_mask: torch.Tensor, conditionings: C
             pixels = range(spans[frames.start].start, spans[frames.stop - 1].stop)
             conds = conditionings.for_frames(pixels, frame_count, backend.slice_control,
                                              frames if layout.is_video else None)
-        return backend.sample(part, noise, mask, conds, seed)
+        return backend.sample(part, noise, mask, conds, seed, frames)
 
     sampled = sample_in_context_windows(latent, backend.noise(latent, seed), noise_mask, windows, sample_window,
                                         time_dim, causal_anchor=layout.is_video)

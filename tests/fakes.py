@@ -48,16 +48,15 @@ class FakeBackend:
         pooled = F.avg_pool2d(x, self.stride)
         return torch.cat([pooled, torch.ones_like(pooled[:, :1])], dim=1)
 
-    def context_windows(self, frame_count: int) -> list[range]:
-        return context_windows(frame_count, self.context_length, self.context_overlap)
+    def context_windows(self, latent: torch.Tensor) -> list[range]:
+        return context_windows(latent.shape[2 if self.layout.is_video else 0], self.context_length, self.context_overlap)
 
     def noise(self, latent: torch.Tensor, seed: int) -> torch.Tensor:
         return torch.rand(latent.shape, generator=torch.Generator().manual_seed(seed))
 
-    def sample(self, latent, noise, noise_mask, conditionings, seed):
-        self.sample_calls.append(
-            {"latent": latent.shape, "mask": noise_mask.clone(), "conditionings": conditionings, "seed": seed}
-        )
+    def sample(self, latent, noise, noise_mask, conditionings, seed, frames=None):
+        self.sample_calls.append({"latent": latent.shape, "mask": noise_mask.clone(), "conditionings": conditionings,
+                                  "seed": seed, "frames": frames})
         mask = F.interpolate(noise_mask.unsqueeze(1), size=latent.shape[-2:], mode="bilinear")
         return latent + self.noise_strength * mask * (noise - latent)
 
@@ -76,8 +75,8 @@ class FakeBackend:
 class IdentityBackend(FakeBackend):
     """Sampling changes nothing: the detail pass is then only resize, encode, decode, resize."""
 
-    def sample(self, latent, noise, noise_mask, conditionings, seed):
-        super().sample(latent, noise, noise_mask, conditionings, seed)
+    def sample(self, latent, noise, noise_mask, conditionings, seed, frames=None):
+        super().sample(latent, noise, noise_mask, conditionings, seed, frames)
         return latent
 
 
@@ -120,16 +119,15 @@ class FakeVideoBackend(FakeBackend):
         pixels = F.interpolate(repeated, scale_factor=self.stride, mode="nearest")
         return pixels.permute(0, 2, 3, 1).clamp(0, 1)
 
-    def sample(self, latent, noise, noise_mask, conditionings, seed):
-        self.sample_calls.append(
-            {"latent": latent.shape, "mask": noise_mask.clone(), "conditionings": conditionings, "seed": seed}
-        )
+    def sample(self, latent, noise, noise_mask, conditionings, seed, frames=None):
+        self.sample_calls.append({"latent": latent.shape, "mask": noise_mask.clone(), "conditionings": conditionings,
+                                  "seed": seed, "frames": frames})
         mask = F.interpolate(noise_mask.unsqueeze(1), size=latent.shape[-2:], mode="bilinear")  # [T, 1, h, w]
         mask = mask.permute(1, 0, 2, 3).unsqueeze(0)  # [1, 1, T, h, w]
         return latent + self.noise_strength * mask * (noise - latent)
 
 
 class IdentityVideoBackend(FakeVideoBackend):
-    def sample(self, latent, noise, noise_mask, conditionings, seed):
-        super().sample(latent, noise, noise_mask, conditionings, seed)
+    def sample(self, latent, noise, noise_mask, conditionings, seed, frames=None):
+        super().sample(latent, noise, noise_mask, conditionings, seed, frames)
         return latent

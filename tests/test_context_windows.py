@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from animatediff_detailer.core.context_windows import context_windows, crossfade_weights
+from animatediff_detailer.core.context_windows import context_windows, crossfade_weights, frame_chunks
 
 
 @pytest.mark.parametrize("frames, length, overlap", [(64, 16, 4), (17, 16, 4), (100, 16, 8), (33, 8, 0), (16, 16, 4), (5, 16, 4)])
@@ -40,3 +40,11 @@ def test_one_window_when_short_or_disabled():
     assert torch.equal(crossfade_weights([range(0, 10)], 10)[0], torch.ones(10))
     with pytest.raises(ValueError, match="context_overlap"):
         context_windows(40, 16, 16)
+
+
+@pytest.mark.parametrize("frames, most, sizes", [(7, 3, [3, 2, 2]), (7, 2, [2, 2, 2, 1]), (16, 16, [16]), (5, 100, [5]),
+                                                 (1, 1, [1]), (10, 4, [4, 3, 3])])
+def test_frame_chunks_cover_the_clip_once_in_even_chunks(frames, most, sizes):
+    chunks = frame_chunks(frames, most)
+    assert [len(chunk) for chunk in chunks] == sizes
+    assert [i for chunk in chunks for i in chunk] == list(range(frames))

@@ -199,7 +199,7 @@ def test_nan_frames_are_reported():
 
 def test_nan_from_the_sampler_is_reported():
     class Diverging(FakeBackend):
-        def sample(self, latent, noise, noise_mask, conditionings, seed):
+        def sample(self, latent, noise, noise_mask, conditionings, seed, frames=None):
             return latent * float("nan")
 
     with pytest.raises(RuntimeError, match="face.*NaN"):

@@ -3,6 +3,7 @@ with differential diffusion, the refiner split, progress, previews and Cancel.""
 
 from __future__ import annotations
 
+import inspect
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -10,10 +11,11 @@ from typing import Any
 import torch
 
 from ...core.conditioning import Conditionings
-from ...core.context_windows import context_windows
+from ...core.context_windows import context_windows, frame_chunks
 from ...core.crop_windows import CropWindows
 from ...core.geometry import LatentLayout
 from ...core.masks import resize_masks
+from ...core.noise import FrameNoise
 from ...core.options import SamplingOptions
 from ...core.schedule import ays_sigmas, denoise_tail, gits_sigmas, parse_scheduler, refiner_split, with_sampler_rule
 from .controlnet import apply_seg_control, slice_control
@@ -27,6 +29,15 @@ from .environment import (
 from .vae import VaeRunner
 
 log = logging.getLogger(__name__)
+
+# Share of the free memory one chunk of frames may take in the sampler, by ComfyUI's estimate of
+# the model's working memory (its own batching rule leaves a third of the free memory).
+SAMPLING_MEMORY_SHARE = 0.5
+# On the CPU the "free memory" is the system's, and a larger batch is no faster per frame
+# there: a chunk takes at most this much, so the working memory stays flat with the clip length.
+CPU_SAMPLING_BUDGET = 2 * 1024**3
+# Frames per chunk at most, whatever the budget (None: the budget alone); tests lower it.
+CHUNK_FRAMES_LIMIT: int | None = None
 
 
 def _differential_diffusion(sigma: torch.Tensor, denoise_mask: torch.Tensor, extra_options: dict) -> torch.Tensor:
@@ -65,6 +76,24 @@ def resolve_context_length(model: Any, context_length: int) -> int:
         log.info("the model has its own context windows; it gets the whole clip")
         return 0
     return context_length
+
+
+def has_temporal_layers(model: Any) -> bool:
+    """Whether the model's frames see each other when sampled: a video model (latents with a
+    time axis), an AnimateDiff motion module, or context windows of the model's own."""
+    latent_format = getattr(getattr(model, "model", None), "latent_format", None)
+    video = getattr(latent_format, "latent_dimensions", 2) == 3
+    return video or has_motion_module(model) or has_own_context_windows(model)
+
+
+def takes_noise_sampler(sampler_name: str) -> bool:
+    """Whether ComfyUI's sampler of that name draws step noise through a ``noise_sampler`` it can be given."""
+    if sampler_name in ("dpm_fast", "dpm_adaptive", "uni_pc", "uni_pc_bh2"):  # no step noise
+        return False
+    from comfy.k_diffusion import sampling as k_sampling
+
+    function = getattr(k_sampling, f"sample_{sampler_name}", None)
+    return function is not None and "noise_sampler" in inspect.signature(function).parameters
 
 
 def model_patch_size(model: Any) -> int:
@@ -128,34 +157,58 @@ class ComfySamplingBackend:
         if refiner_model is not None:
             check_model_and_vae(refiner_model, vae, self.layout, "refiner_basic_pipe_opt")
         self.context_length = resolve_context_length(model, options.context_length)
+        # Frames of a model without temporal layers do not see each other: without context windows
+        # asked for, they are sampled in chunks sized to memory, with noise that does not depend on them.
+        self.chunked = self.context_length <= 0 and not has_temporal_layers(model)
         self.advanced_controlnet = advanced_controlnet_installed()
         self._progress = None
-        self._done = 0
+        self._done = self._total = 0
         self._sigmas: torch.Tensor | None = None  # the same for every SEG and context window
 
     # progress and cancel
 
-    def context_windows(self, frame_count: int) -> list[range]:
-        """Windows of latent frames; for a video VAE context_length and context_overlap (frames)
-        are converted to latent frames by the VAE's own formula."""
-        length, overlap = self.context_length, self.options.context_overlap
-        if self.layout.is_video and length > 0:
-            length = max(1, self.layout.latent_frames(length))
-            overlap = min(length - 1, overlap * length // max(1, self.context_length))
-        return context_windows(frame_count, length, overlap)
+    def context_windows(self, latent: torch.Tensor) -> list[range]:
+        """Windows of latent frames: chunks sized to memory for a model without temporal layers,
+        else the context windows asked for (for a video VAE, context_length and context_overlap
+        frames are converted to latent frames by the VAE's own formula)."""
+        frame_count = latent.shape[2] if self.layout.is_video else latent.shape[0]
+        if self.chunked:
+            windows = frame_chunks(frame_count, self.frames_per_chunk(latent))
+        else:
+            length, overlap = self.context_length, self.options.context_overlap
+            if self.layout.is_video and length > 0:
+                length = max(1, self.layout.latent_frames(length))
+                overlap = min(length - 1, overlap * length // max(1, self.context_length))
+            windows = context_windows(frame_count, length, overlap)
+        if len(windows) > 1 and self._progress is not None:  # the plan counted one sampling pass per SEG
+            self._total += self.options.steps * (len(windows) - 1)
+        return windows
+
+    def frames_per_chunk(self, latent: torch.Tensor) -> int:
+        """How many frames of ``latent`` ``[F, C, h, w]`` one sampling call may take: ComfyUI's estimate
+        of the model's working memory for one frame (cond and uncond) against the free memory."""
+        frames = latent.shape[0]
+        device = getattr(self.model, "load_device", torch.device("cpu"))
+        try:
+            per_frame = self.model.model.memory_required([2, *latent.shape[1:]])
+            budget = self._mm.get_free_memory(device) * SAMPLING_MEMORY_SHARE
+        except (AttributeError, TypeError):
+            return frames
+        if self._mm.is_device_cpu(device):
+            budget = min(budget, CPU_SAMPLING_BUDGET)
+        chunk = int(max(1, min(frames, budget // max(1, per_frame))))
+        return min(chunk, CHUNK_FRAMES_LIMIT) if CHUNK_FRAMES_LIMIT else chunk
 
     def begin(self, seg_count: int, frame_count: int) -> None:
         frames = self.layout.encoded_frame_count(frame_count)
-        latent_count = self.layout.latent_frames(frames) if self.layout.is_video else frames
-        windows = len(self.context_windows(latent_count))
-        total = max(1, seg_count * (2 * frames + self.options.steps * windows))
-        self._progress = self._utils.ProgressBar(total)
+        self._total = max(1, seg_count * (2 * frames + self.options.steps))
+        self._progress = self._utils.ProgressBar(self._total)
         self._done = 0
 
     def _advance(self, units: int, preview: Any = None) -> None:
-        self._done += units
+        self._done = min(self._done + units, self._total)
         if self._progress is not None:
-            self._progress.update_absolute(self._done, None, preview)
+            self._progress.update_absolute(self._done, self._total, preview)
 
     def _check_cancel(self) -> None:
         self._mm.throw_exception_if_processing_interrupted()
@@ -236,9 +289,21 @@ class ComfySamplingBackend:
 
         return callback
 
+    def _sampler(self, seed: int, frames: range, latent: torch.Tensor, stream: int) -> Any:
+        """ComfyUI's sampler object; in chunks, its step noise drawn per frame (:class:`FrameNoise`) so
+        that the result does not depend on the chunk size."""
+        name = self.options.sampler_name
+        if not self.chunked:
+            return self._samplers.sampler_object(name)
+        if name == "ddim":  # euler with inpainting noise drawn for the batch: use the clip's own noise instead
+            return self._samplers.ksampler("euler")
+        if takes_noise_sampler(name):
+            return self._samplers.ksampler(name, {"noise_sampler": FrameNoise(seed, frames, latent, stream=stream)})
+        return self._samplers.sampler_object(name)
+
     def _run(self, model: Any, noise: torch.Tensor, sigmas: torch.Tensor, positive: Any, negative: Any,
-             latent: torch.Tensor, noise_mask: torch.Tensor, seed: int) -> torch.Tensor:
-        sampler = self._samplers.sampler_object(self.options.sampler_name)
+             latent: torch.Tensor, noise_mask: torch.Tensor, seed: int, frames: range) -> torch.Tensor:
+        sampler = self._sampler(seed, frames, latent, stream=0 if model is self.model else 1)
         return self._sample.sample_custom(
             model, noise, self.options.cfg, sampler, sigmas, positive, negative, latent,
             noise_mask=noise_mask, callback=self._callback(model), disable_pbar=True, seed=seed,
@@ -249,7 +314,7 @@ class ComfySamplingBackend:
         return self._sample.prepare_noise(latent, seed)
 
     def sample(self, latent: torch.Tensor, noise: torch.Tensor, noise_mask: torch.Tensor,
-               conditionings: Conditionings, seed: int) -> torch.Tensor:
+               conditionings: Conditionings, seed: int, frames: range) -> torch.Tensor:
         self._check_cancel()
         if self._sigmas is None:
             self._sigmas = self.sigmas(self.model)
@@ -263,7 +328,7 @@ class ComfySamplingBackend:
         result = latent
         if len(base_sigmas) > 1:
             result = self._run(self.model, noise, base_sigmas, conditionings.positive, conditionings.negative,
-                               latent, noise_mask, seed)
+                               latent, noise_mask, seed, frames)
         if len(refiner_sigmas) > 1:
             if len(base_sigmas) > 1:
                 # The base pass left noise everywhere; keep only its masked part and let the
@@ -273,5 +338,5 @@ class ComfySamplingBackend:
                 result = latent.to(result) * (1.0 - keep) + result * keep
                 noise = torch.zeros_like(noise)
             result = self._run(self.refiner_model, noise, refiner_sigmas, conditionings.refiner_positive,
-                               conditionings.refiner_negative, result, noise_mask, seed)
+                               conditionings.refiner_negative, result, noise_mask, seed, frames)
         return result

@@ -544,6 +544,33 @@ def test_long_clip_is_sampled_in_overlapping_windows_with_the_whole_clips_noise(
     assert torch.as_tensor(seg.cropped_image).shape[0] == clip.frames
 
 
+@pytest.mark.parametrize("sampler_name", ["euler", "euler_ancestral", "dpmpp_sde", "ddim"])
+def test_frames_of_a_plain_model_are_sampled_in_chunks_that_do_not_change_the_result(comfy, sampler_name, report):
+    """A model without temporal layers samples its frames independently: the pack samples them in
+    chunks sized to memory (here capped at 3 and 2 frames), with the whole clip's initial noise
+    sliced and, for ancestral and SDE samplers, step noise drawn per frame. The refined crops are
+    those of the one-chunk pass within float tolerance, whatever the chunk size."""
+    sampling = comfy.pack_module("nodes.adapter.sampling")
+    clip, detail = ClipSettings(frames=7), DetailSettings(steps=3, sampler_name=sampler_name)
+    runs = {}
+    for limit in (None, 3, 2):
+        sampling.CHUNK_FRAMES_LIMIT = limit
+        try:
+            pipeline = build_pipeline(comfy, clip=clip, detail=detail, record_tag="base")
+            runs[limit] = run_recorded(comfy, pipeline, f"{sampler_name}, chunks of {limit or 'all'} frames (7 frames)")
+        finally:
+            sampling.CHUNK_FRAMES_LIMIT = None
+    assert [c["latent_shape"][0] for c in runs[None].sample_calls] == [7]
+    assert [c["latent_shape"][0] for c in runs[3].sample_calls] == [3, 2, 2]
+    assert [c["latent_shape"][0] for c in runs[2].sample_calls] == [2, 2, 2, 1]
+    (whole,) = refined_crops(runs[None].segs())
+    for limit in (3, 2):
+        (chunked,) = refined_crops(runs[limit].segs())
+        difference = float((chunked - whole).abs().max())
+        report["measurements"].append(f"{sampler_name}: chunks of {limit} vs one chunk, refined crops differ by {difference:.2e}")
+        assert difference < 1e-3, f"chunks of {limit} changed the result by {difference}"
+
+
 @pytest.mark.parametrize("mode", ["whole clip", "context", "pack windows"])
 def test_animatediff_evolved_gets_all_frames_of_a_seg_in_one_sampling_call(comfy, animatediff, mode):
     """With ADE's evolved sampling on the pipe's model, ADE sees the whole clip of a SEG at once.

@@ -101,7 +101,7 @@ CLIP_VOCAB = 49408
 CLIP_POSITIONS = 77
 
 
-class _Param(NamedTuple):
+class Param(NamedTuple):
     """One tensor of the checkpoint: key, shape and fill.
 
     ``kind`` "normal": std ``value / sqrt(fan_in)``; ``kind`` "const": every element ``value``.
@@ -113,62 +113,64 @@ class _Param(NamedTuple):
     value: float
 
 
-def _linear(name: str, n_in: int, n_out: int, bias: bool = True) -> Iterator[_Param]:
-    yield _Param(f"{name}.weight", (n_out, n_in), "normal", STD_GAIN)
+def linear(name: str, n_in: int, n_out: int, bias: bool = True) -> Iterator[Param]:
+    """A linear layer's weight (``[n_out, n_in]``) and, unless ``bias`` is False, its zero bias."""
+    yield Param(f"{name}.weight", (n_out, n_in), "normal", STD_GAIN)
     if bias:
-        yield _Param(f"{name}.bias", (n_out,), "const", 0.0)
+        yield Param(f"{name}.bias", (n_out,), "const", 0.0)
 
 
 def _conv(
     name: str, c_in: int, c_out: int, kernel: int, *, bias: float | None = 0.0, gain: float = STD_GAIN
-) -> Iterator[_Param]:
+) -> Iterator[Param]:
     """A conv's weight and (unless ``bias`` is None) its bias, filled with ``bias``."""
-    yield _Param(f"{name}.weight", (c_out, c_in, kernel, kernel), "normal", gain)
+    yield Param(f"{name}.weight", (c_out, c_in, kernel, kernel), "normal", gain)
     if bias is not None:
-        yield _Param(f"{name}.bias", (c_out,), "const", bias)
+        yield Param(f"{name}.bias", (c_out,), "const", bias)
 
 
-def _norm(name: str, channels: int) -> Iterator[_Param]:
-    yield _Param(f"{name}.weight", (channels,), "const", 1.0)
-    yield _Param(f"{name}.bias", (channels,), "const", 0.0)
+def norm(name: str, channels: int) -> Iterator[Param]:
+    """An identity affine norm: unit weight, zero bias."""
+    yield Param(f"{name}.weight", (channels,), "const", 1.0)
+    yield Param(f"{name}.bias", (channels,), "const", 0.0)
 
 
 # --- UNet -------------------------------------------------------------------------------
 
 
-def _unet_resblock(p: str, c_in: int, c_out: int) -> Iterator[_Param]:
-    yield from _norm(f"{p}.in_layers.0", c_in)
+def _unet_resblock(p: str, c_in: int, c_out: int) -> Iterator[Param]:
+    yield from norm(f"{p}.in_layers.0", c_in)
     yield from _conv(f"{p}.in_layers.2", c_in, c_out, 3)
-    yield from _linear(f"{p}.emb_layers.1", UNET_TIME_DIM, c_out)
-    yield from _norm(f"{p}.out_layers.0", c_out)
+    yield from linear(f"{p}.emb_layers.1", UNET_TIME_DIM, c_out)
+    yield from norm(f"{p}.out_layers.0", c_out)
     yield from _conv(f"{p}.out_layers.3", c_out, c_out, 3)
     if c_in != c_out:
         yield from _conv(f"{p}.skip_connection", c_in, c_out, 1)
 
 
-def _unet_transformer(p: str, ch: int) -> Iterator[_Param]:
+def _unet_transformer(p: str, ch: int) -> Iterator[Param]:
     """A depth-1 spatial transformer with 1x1-conv projections, as in SD1.5."""
-    yield from _norm(f"{p}.norm", ch)
+    yield from norm(f"{p}.norm", ch)
     yield from _conv(f"{p}.proj_in", ch, ch, 1)
     block = f"{p}.transformer_blocks.0"
     for attn, context in (("attn1", ch), ("attn2", CONTEXT_DIM)):
-        yield from _linear(f"{block}.{attn}.to_q", ch, ch, bias=False)
-        yield from _linear(f"{block}.{attn}.to_k", context, ch, bias=False)
-        yield from _linear(f"{block}.{attn}.to_v", context, ch, bias=False)
-        yield from _linear(f"{block}.{attn}.to_out.0", ch, ch)
-    yield from _linear(f"{block}.ff.net.0.proj", ch, 8 * ch)  # GEGLU: value and gate, 4*ch each
-    yield from _linear(f"{block}.ff.net.2", 4 * ch, ch)
-    for norm in ("norm1", "norm2", "norm3"):
-        yield from _norm(f"{block}.{norm}", ch)
+        yield from linear(f"{block}.{attn}.to_q", ch, ch, bias=False)
+        yield from linear(f"{block}.{attn}.to_k", context, ch, bias=False)
+        yield from linear(f"{block}.{attn}.to_v", context, ch, bias=False)
+        yield from linear(f"{block}.{attn}.to_out.0", ch, ch)
+    yield from linear(f"{block}.ff.net.0.proj", ch, 8 * ch)  # GEGLU: value and gate, 4*ch each
+    yield from linear(f"{block}.ff.net.2", 4 * ch, ch)
+    for norm_name in ("norm1", "norm2", "norm3"):
+        yield from norm(f"{block}.{norm_name}", ch)
     yield from _conv(f"{p}.proj_out", ch, ch, 1)
 
 
-def _unet_params(p: str) -> Iterator[_Param]:
+def _unet_params(p: str) -> Iterator[Param]:
     """Conv in; per level, res blocks (with a transformer where enabled) and a downsample
     between levels; no middle block; output res blocks mirroring the input side."""
     ch = UNET_CHANNELS
-    yield from _linear(f"{p}time_embed.0", ch, UNET_TIME_DIM)
-    yield from _linear(f"{p}time_embed.2", UNET_TIME_DIM, UNET_TIME_DIM)
+    yield from linear(f"{p}time_embed.0", ch, UNET_TIME_DIM)
+    yield from linear(f"{p}time_embed.2", UNET_TIME_DIM, UNET_TIME_DIM)
     yield from _conv(f"{p}input_blocks.0.0", LATENT_CHANNELS, ch, 3)
     skips = 1  # each input block feeds one output block through a skip connection
     block = 1
@@ -192,31 +194,31 @@ def _unet_params(p: str) -> Iterator[_Param]:
             block, skips = block + 1, skips - 1
     if skips != 0:
         raise AssertionError("UNet layout: skip connections do not pair up")
-    yield from _norm(f"{p}out.0", ch)
+    yield from norm(f"{p}out.0", ch)
     yield from _conv(f"{p}out.2", ch, LATENT_CHANNELS, 3)
 
 
 # --- VAE: AutoencoderKL -----------------------------------------------------------------
 
 
-def _kl_resnet(p: str, c_in: int, c_out: int) -> Iterator[_Param]:
-    yield from _norm(f"{p}.norm1", c_in)
+def _kl_resnet(p: str, c_in: int, c_out: int) -> Iterator[Param]:
+    yield from norm(f"{p}.norm1", c_in)
     yield from _conv(f"{p}.conv1", c_in, c_out, 3)
-    yield from _norm(f"{p}.norm2", c_out)
+    yield from norm(f"{p}.norm2", c_out)
     yield from _conv(f"{p}.conv2", c_out, c_out, 3)
     if c_in != c_out:
         yield from _conv(f"{p}.nin_shortcut", c_in, c_out, 1)
 
 
-def _kl_mid(p: str, ch: int) -> Iterator[_Param]:
+def _kl_mid(p: str, ch: int) -> Iterator[Param]:
     yield from _kl_resnet(f"{p}.block_1", ch, ch)
-    yield from _norm(f"{p}.attn_1.norm", ch)
+    yield from norm(f"{p}.attn_1.norm", ch)
     for proj in ("q", "k", "v", "proj_out"):
         yield from _conv(f"{p}.attn_1.{proj}", ch, ch, 1)
     yield from _kl_resnet(f"{p}.block_2", ch, ch)
 
 
-def _kl_encoder(p: str) -> Iterator[_Param]:
+def _kl_encoder(p: str) -> Iterator[Param]:
     widths = [KL_ENCODER_CH * m for m in KL_CH_MULT]
     ch = widths[0]
     yield from _conv(f"{p}.conv_in", IMAGE_CHANNELS, ch, 3)
@@ -227,11 +229,11 @@ def _kl_encoder(p: str) -> Iterator[_Param]:
         if level != len(widths) - 1:
             yield from _conv(f"{p}.down.{level}.downsample.conv", ch, ch, 3)
     yield from _kl_mid(f"{p}.mid", ch)
-    yield from _norm(f"{p}.norm_out", ch)
+    yield from norm(f"{p}.norm_out", ch)
     yield from _conv(f"{p}.conv_out", ch, 2 * LATENT_CHANNELS, 3)  # mean and log-variance
 
 
-def _kl_decoder(p: str) -> Iterator[_Param]:
+def _kl_decoder(p: str) -> Iterator[Param]:
     widths = [KL_DECODER_CH * m for m in KL_CH_MULT]
     ch = widths[-1]
     yield from _conv(f"{p}.conv_in", LATENT_CHANNELS, ch, 3)
@@ -242,11 +244,11 @@ def _kl_decoder(p: str) -> Iterator[_Param]:
             ch = widths[level]
         if level != 0:
             yield from _conv(f"{p}.up.{level}.upsample.conv", ch, ch, 3)
-    yield from _norm(f"{p}.norm_out", ch)
+    yield from norm(f"{p}.norm_out", ch)
     yield from _conv(f"{p}.conv_out", ch, IMAGE_CHANNELS, 3)
 
 
-def _kl_params(p: str) -> Iterator[_Param]:
+def _kl_params(p: str) -> Iterator[Param]:
     yield from _kl_encoder(f"{p}encoder")
     yield from _conv(f"{p}quant_conv", 2 * LATENT_CHANNELS, 2 * LATENT_CHANNELS, 1)
     yield from _conv(f"{p}post_quant_conv", LATENT_CHANNELS, LATENT_CHANNELS, 1)
@@ -256,12 +258,12 @@ def _kl_params(p: str) -> Iterator[_Param]:
 # --- VAE: TAESD -------------------------------------------------------------------------
 
 
-def _taesd_block(p: str) -> Iterator[_Param]:
+def _taesd_block(p: str) -> Iterator[Param]:
     for index in (0, 2, 4):  # conv, ReLU, conv, ReLU, conv; equal widths, so no skip conv
         yield from _conv(f"{p}.conv.{index}", TAESD_CH, TAESD_CH, 3, gain=TAESD_GAIN)
 
 
-def _taesd_encoder(p: str) -> Iterator[_Param]:
+def _taesd_encoder(p: str) -> Iterator[Param]:
     yield from _conv(f"{p}.0", IMAGE_CHANNELS, TAESD_CH, 3, gain=TAESD_GAIN)
     yield from _taesd_block(f"{p}.1")
     index = 2
@@ -274,7 +276,7 @@ def _taesd_encoder(p: str) -> Iterator[_Param]:
     yield from _conv(f"{p}.{index}", TAESD_CH, LATENT_CHANNELS, 3, gain=TAESD_GAIN)
 
 
-def _taesd_decoder(p: str) -> Iterator[_Param]:
+def _taesd_decoder(p: str) -> Iterator[Param]:
     yield from _conv(f"{p}.1", LATENT_CHANNELS, TAESD_CH, 3, gain=TAESD_GAIN)  # 0 is a clamp, 2 a ReLU
     index = 3
     for _ in range(TAESD_STAGES):
@@ -289,30 +291,30 @@ def _taesd_decoder(p: str) -> Iterator[_Param]:
     yield from _conv(last, TAESD_CH, IMAGE_CHANNELS, 3, bias=TAESD_OUT_BIAS, gain=TAESD_OUT_GAIN)
 
 
-def _taesd_params(p: str) -> Iterator[_Param]:
+def _taesd_params(p: str) -> Iterator[Param]:
     yield from _taesd_encoder(f"{p}taesd_encoder")
     yield from _taesd_decoder(f"{p}taesd_decoder")
-    yield _Param(f"{p}vae_scale", (), "const", 1.0)
-    yield _Param(f"{p}vae_shift", (), "const", 0.0)
+    yield Param(f"{p}vae_scale", (), "const", 1.0)
+    yield Param(f"{p}vae_shift", (), "const", 0.0)
 
 
 # --- CLIP-L -----------------------------------------------------------------------------
 
 
-def _clip_params(p: str) -> Iterator[_Param]:
+def _clip_params(p: str) -> Iterator[Param]:
     """CLIP-L text model. No position_ids or text_projection: SD1.5 loading uses neither."""
     embeddings = f"{p}embeddings"
-    yield _Param(f"{embeddings}.token_embedding.weight", (CLIP_VOCAB, CLIP_WIDTH), "normal", STD_GAIN)
-    yield _Param(f"{embeddings}.position_embedding.weight", (CLIP_POSITIONS, CLIP_WIDTH), "normal", STD_GAIN)
+    yield Param(f"{embeddings}.token_embedding.weight", (CLIP_VOCAB, CLIP_WIDTH), "normal", STD_GAIN)
+    yield Param(f"{embeddings}.position_embedding.weight", (CLIP_POSITIONS, CLIP_WIDTH), "normal", STD_GAIN)
     for i in range(CLIP_LAYERS):
         layer = f"{p}encoder.layers.{i}"
-        yield from _norm(f"{layer}.layer_norm1", CLIP_WIDTH)
+        yield from norm(f"{layer}.layer_norm1", CLIP_WIDTH)
         for proj in ("q_proj", "k_proj", "v_proj", "out_proj"):
-            yield from _linear(f"{layer}.self_attn.{proj}", CLIP_WIDTH, CLIP_WIDTH)
-        yield from _norm(f"{layer}.layer_norm2", CLIP_WIDTH)
-        yield from _linear(f"{layer}.mlp.fc1", CLIP_WIDTH, CLIP_MLP)
-        yield from _linear(f"{layer}.mlp.fc2", CLIP_MLP, CLIP_WIDTH)
-    yield from _norm(f"{p}final_layer_norm", CLIP_WIDTH)
+            yield from linear(f"{layer}.self_attn.{proj}", CLIP_WIDTH, CLIP_WIDTH)
+        yield from norm(f"{layer}.layer_norm2", CLIP_WIDTH)
+        yield from linear(f"{layer}.mlp.fc1", CLIP_WIDTH, CLIP_MLP)
+        yield from linear(f"{layer}.mlp.fc2", CLIP_MLP, CLIP_WIDTH)
+    yield from norm(f"{p}final_layer_norm", CLIP_WIDTH)
 
 
 # --- building and caching ---------------------------------------------------------------
@@ -323,7 +325,7 @@ def _check_vae(vae: str) -> None:
         raise ValueError(f"vae must be one of {VAE_KINDS}, not {vae!r}")
 
 
-def checkpoint_layout(vae: VaeKind = "kl") -> list[_Param]:
+def checkpoint_layout(vae: VaeKind = "kl") -> list[Param]:
     """Every tensor of the checkpoint, in file order."""
     _check_vae(vae)
     vae_params = _kl_params(VAE_PREFIX) if vae == "kl" else _taesd_params(VAE_PREFIX)
@@ -358,7 +360,8 @@ def default_cache_dir() -> Path:
     return Path(base) / CACHE_SUBDIR
 
 
-def _make_tensor(param: _Param) -> torch.Tensor:
+def make_tensor(param: Param) -> torch.Tensor:
+    """The tensor ``param`` describes, in ``STORE_DTYPE``; the same on every run."""
     if param.kind == "const":
         return torch.full(param.shape, param.value, dtype=STORE_DTYPE)
     # Seeded from the tensor's name, so its values do not depend on the rest of the layout.
@@ -371,7 +374,7 @@ def _make_tensor(param: _Param) -> torch.Tensor:
 
 def build_state_dict(vae: VaeKind = "kl") -> dict[str, torch.Tensor]:
     """The checkpoint's tensors, freshly generated."""
-    return {param.name: _make_tensor(param) for param in checkpoint_layout(vae)}
+    return {param.name: make_tensor(param) for param in checkpoint_layout(vae)}
 
 
 def _is_complete_safetensors(path: Path) -> bool:

@@ -59,9 +59,9 @@ from tiny_checkpoint import (
     UNET_RES_BLOCKS,
     UNET_TIME_DIM,
     _conv,
-    _linear,
-    _make_tensor,
-    _Param,
+    linear,
+    make_tensor,
+    Param,
     _unet_resblock,
     _unet_transformer,
     default_cache_dir,
@@ -81,7 +81,7 @@ HINT_GAIN = 1.0
 ZERO_CONV_GAIN = STD_GAIN
 
 
-def _hint_block(p: str) -> Iterator[_Param]:
+def _hint_block(p: str) -> Iterator[Param]:
     """``input_hint_block``: module indices 0, 2, 4, ... are convs, the odd ones SiLU."""
     channels = IMAGE_CHANNELS
     for i, (out_channels, _stride) in enumerate(HINT_CONVS):
@@ -89,16 +89,16 @@ def _hint_block(p: str) -> Iterator[_Param]:
         channels = out_channels
 
 
-def _zero_conv(p: str, channels: int) -> Iterator[_Param]:
+def _zero_conv(p: str, channels: int) -> Iterator[Param]:
     yield from _conv(f"{p}.0", channels, channels, 1, gain=ZERO_CONV_GAIN)
 
 
-def controlnet_layout() -> list[_Param]:
+def controlnet_layout() -> list[Param]:
     """Every tensor of the ControlNet, in file order (LDM key names, no prefix)."""
     ch = UNET_CHANNELS
-    params: list[_Param] = []
-    params += _linear("time_embed.0", ch, UNET_TIME_DIM)
-    params += _linear("time_embed.2", UNET_TIME_DIM, UNET_TIME_DIM)
+    params: list[Param] = []
+    params += linear("time_embed.0", ch, UNET_TIME_DIM)
+    params += linear("time_embed.2", UNET_TIME_DIM, UNET_TIME_DIM)
     params += _conv("input_blocks.0.0", LATENT_CHANNELS, ch, 3)
     params += _hint_block("input_hint_block")
     params += _zero_conv("zero_convs.0", ch)
@@ -147,7 +147,7 @@ def layout_hash() -> str:
 
 def build_state_dict() -> dict[str, torch.Tensor]:
     """The ControlNet's tensors, freshly generated."""
-    return {param.name: _make_tensor(param) for param in controlnet_layout()}
+    return {param.name: make_tensor(param) for param in controlnet_layout()}
 
 
 def _write(path: Path, version: str) -> None:

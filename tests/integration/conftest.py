@@ -4,7 +4,8 @@ The tier runs only when ``COMFYUI_PATH`` points at a ComfyUI checkout (0.29); wi
 every test here is skipped with one reason. ComfyUI is imported only inside the session
 fixture, so collection never needs it. One ComfyUI is booted per pytest session, with this
 repository, the fixture pack and (when installed in ``$COMFYUI_PATH/custom_nodes``) Impact
-Pack and AnimateDiff-Evolved; the tiny checkpoint and the tiny ControlNet are in its model folders.
+Pack and AnimateDiff-Evolved; the tiny checkpoint, the tiny ControlNet and the tiny video models
+(Wan 2.1 T2V and VACE diffusion models, Wan 2.1 and LTX-Video VAEs) are in its model folders.
 """
 
 from __future__ import annotations
@@ -33,6 +34,14 @@ from comfy_harness import (
 COMFY_ENV = "COMFYUI_PATH"
 SKIP_REASON = "COMFYUI_PATH not set: real-ComfyUI tier skipped"
 HERE = Path(__file__).resolve().parent
+
+# The tiny video models (tools/tiny_video_models.py) by kind, as named in ComfyUI's model folders.
+VIDEO_MODEL_NAMES = {
+    "wan": "adtest-tiny-wan21-t2v.safetensors",
+    "vace": "adtest-tiny-wan21-vace.safetensors",
+    "wan_vae": "adtest-tiny-wan21-vae.safetensors",
+    "ltxv_vae": "adtest-tiny-ltxv-vae.safetensors",
+}
 
 # Timings and measurements collected during the session, printed in the terminal summary.
 REPORT: dict[str, list] = {"timings": [], "measurements": []}
@@ -82,10 +91,11 @@ def _timed_build(label: str, ensure) -> str:
     return path
 
 
-def _model_folder(tmp_path_factory, kind: str, name: str, target: str) -> Path:
-    """A scratch model folder of ``kind`` holding ``target`` under ``name``."""
+def _model_folder(tmp_path_factory, kind: str, files: dict[str, str]) -> Path:
+    """A scratch model folder of ``kind`` holding each target of ``files`` (name -> target)."""
     directory = tmp_path_factory.mktemp(kind)
-    (directory / name).symlink_to(target)
+    for name, target in files.items():
+        (directory / name).symlink_to(target)
     return directory
 
 
@@ -98,7 +108,7 @@ def tiny_checkpoint() -> str:
 
 @pytest.fixture(scope="session")
 def checkpoints_dir(tmp_path_factory, tiny_checkpoint) -> Path:
-    return _model_folder(tmp_path_factory, "checkpoints", CHECKPOINT_NAME, tiny_checkpoint)
+    return _model_folder(tmp_path_factory, "checkpoints", {CHECKPOINT_NAME: tiny_checkpoint})
 
 
 @pytest.fixture(scope="session")
@@ -111,11 +121,41 @@ def tiny_controlnet() -> str:
 @pytest.fixture(scope="session")
 def controlnet_dir(tmp_path_factory, tiny_controlnet) -> Path:
     """A ``controlnet`` model folder holding the tiny ControlNet as CONTROLNET_NAME."""
-    return _model_folder(tmp_path_factory, "controlnet", CONTROLNET_NAME, tiny_controlnet)
+    return _model_folder(tmp_path_factory, "controlnet", {CONTROLNET_NAME: tiny_controlnet})
 
 
 @pytest.fixture(scope="session")
-def comfy(comfy_root, installed_packs, checkpoints_dir, controlnet_dir, tmp_path_factory) -> ComfyHarness:
+def tiny_video_models() -> dict[str, str]:
+    """Paths of the tiny video models by kind ("wan", "vace", "wan_vae", "ltxv_vae")."""
+    from tiny_video_models import MODEL_KINDS, ensure_tiny_model
+
+    return {kind: _timed_build(f"tiny {kind} model ready", lambda kind=kind: ensure_tiny_model(kind))
+            for kind in MODEL_KINDS}
+
+
+@pytest.fixture(scope="session")
+def video_model_names() -> dict[str, str]:
+    """The tiny video models' names in ComfyUI's ``diffusion_models`` and ``vae`` folders, by kind."""
+    return dict(VIDEO_MODEL_NAMES)
+
+
+@pytest.fixture(scope="session")
+def diffusion_models_dir(tmp_path_factory, tiny_video_models) -> Path:
+    """A ``diffusion_models`` folder holding the tiny Wan 2.1 T2V and VACE models."""
+    return _model_folder(tmp_path_factory, "diffusion_models",
+                         {VIDEO_MODEL_NAMES[kind]: tiny_video_models[kind] for kind in ("wan", "vace")})
+
+
+@pytest.fixture(scope="session")
+def vae_dir(tmp_path_factory, tiny_video_models) -> Path:
+    """A ``vae`` folder holding the tiny Wan 2.1 and LTX-Video VAEs."""
+    return _model_folder(tmp_path_factory, "vae",
+                         {VIDEO_MODEL_NAMES[kind]: tiny_video_models[kind] for kind in ("wan_vae", "ltxv_vae")})
+
+
+@pytest.fixture(scope="session")
+def comfy(comfy_root, installed_packs, checkpoints_dir, controlnet_dir, diffusion_models_dir, vae_dir,
+          tmp_path_factory) -> ComfyHarness:
     """ComfyUI booted in this process with our pack, the fixture pack and the installed third-party packs."""
     packs = {PACK_LINK_NAME: REPO_ROOT, FIXTURE_LINK_NAME: FIXTURE_PACK_DIR}
     if installed_packs["impact"] is not None:
@@ -123,7 +163,8 @@ def comfy(comfy_root, installed_packs, checkpoints_dir, controlnet_dir, tmp_path
     if installed_packs["animatediff"] is not None:
         packs[ADE_LINK_NAME] = installed_packs["animatediff"]
     harness = ComfyHarness(comfy_root, tmp_path_factory.mktemp("comfyui"), packs,
-                           {"checkpoints": [checkpoints_dir], "controlnet": [controlnet_dir]})
+                           {"checkpoints": [checkpoints_dir], "controlnet": [controlnet_dir],
+                            "diffusion_models": [diffusion_models_dir], "vae": [vae_dir]})
     harness.boot()
     harness.timings = REPORT["timings"]
     REPORT["timings"].append((f"ComfyUI boot with {', '.join(sorted(packs))}", harness.boot_seconds))

@@ -5,6 +5,8 @@ for users. Nodes:
 
 * ``TestClipSource``: a synthetic clip (IMAGE) and the subject's per-frame mask (MASK).
 * ``TestBoxMask``: a rectangle MASK, e.g. for ConditioningSetMask.
+* ``TestTextConditioning``: a seeded random CONDITIONING ``[[tensor [1, tokens, dim], {}]]``,
+  standing in for a text encoder that cannot be shrunk (Wan's umT5-XXL: dim 4096).
 * ``TestRecordingModel``: a clone of a MODEL whose sampling calls, UNet calls and
   conditioning batches are recorded (``TestRecordingModel.RECORDER``), optionally
   requesting a cancel after a number of UNet calls. Conditioning batches include each
@@ -95,6 +97,27 @@ class TestBoxMask:
 
     def make(self, width, height, x1, y1, x2, y2):
         return (box_mask(width, height, x1, y1, x2, y2),)
+
+
+class TestTextConditioning:
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "seed": ("INT", {"default": 0, "min": 0, "max": 0xFFFFFFFFFFFFFFFF}),
+                "tokens": ("INT", {"default": 8, "min": 1, "max": 1024}),
+                "dim": ("INT", {"default": 4096, "min": 1, "max": 16384}),
+                "scale": ("FLOAT", {"default": 0.1, "min": 0.0, "max": 100.0, "step": 0.01}),
+            }
+        }
+
+    RETURN_TYPES = ("CONDITIONING",)
+    FUNCTION = "make"
+    CATEGORY = "_adtest"
+
+    def make(self, seed, tokens, dim, scale):
+        generator = torch.Generator().manual_seed(int(seed) % (2**63))
+        return ([[torch.randn((1, tokens, dim), generator=generator) * scale, {}]],)
 
 
 def _record_outer_sample(tag):
@@ -393,6 +416,7 @@ class TestSink:
 NODE_CLASS_MAPPINGS = {
     "TestClipSource": TestClipSource,
     "TestBoxMask": TestBoxMask,
+    "TestTextConditioning": TestTextConditioning,
     "TestRecordingModel": TestRecordingModel,
     "TestRecordingVAE": TestRecordingVAE,
     "TestOutOfMemoryVAE": TestOutOfMemoryVAE,

@@ -1,0 +1,154 @@
+"""The detailer with native video models, through ComfyUI's engine.
+
+Graphs of ComfyUI's ``UNETLoader`` (the tiny Wan 2.1 T2V or VACE model) and ``VAELoader`` (the
+tiny Wan 2.1 VAE), the fixture pack's text conditioning (umT5-XXL cannot be shrunk), a clip and
+its subject mask -> MaskToSEGS -> our detailer -> our paste. Each SEG's crop stack is one video:
+the sampler sees one 5-D latent per SEG whose latent frame count follows the VAE's rule (frames
+padded to ``4n + 1``), and the SEG comes back with the clip's own frame count.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from comfy_harness import (
+    CHECKPOINT_NAME,
+    OUR_DETAILER,
+    OUR_MASK_TO_SEGS,
+    OUR_PASTE,
+    OUR_TO_BASIC_PIPE,
+    ClipSettings,
+    DetailSettings,
+    Graph,
+    mask_to_segs_inputs,
+    seg_union_masks,
+)
+from pipelines import Pipeline, Recorded, run_recorded
+
+OUT = Graph.out
+SIZE = 64  # frames of 64x64: crops sampled at up to 64 px, latents of up to 8 cells
+
+
+def latent_frames(frames: int) -> int:
+    """Wan 2.1's rule: the clip is padded to 4n + 1 frames, which encode to n + 1 latent frames."""
+    return (frames - 1 + 3) // 4 + 1
+
+
+def video_pipeline(names: dict[str, str], frames: int, crop_mode: str, *, vace: bool = False,
+                   seed: int = 3, vae: str = "wan_vae") -> Pipeline:
+    clip = ClipSettings(frames=frames, width=SIZE, height=SIZE, seed=5, x_start=0.35, x_end=0.65)
+    detail = DetailSettings(guide_size=64, max_size=64, seed=seed, steps=2, cfg=4.0, sampler_name="euler",
+                            scheduler="simple", denoise=0.6, noise_mask_feather=0)
+    g, ids = Graph(), {}
+    ids["clip"] = g.add("TestClipSource", **clip.inputs())
+    ids["unet"] = g.add("UNETLoader", unet_name=names["vace" if vace else "wan"], weight_dtype="default")
+    ids["model"] = g.add("TestRecordingModel", model=OUT(ids["unet"]), tag="wan")
+    ids["vae"] = g.add("VAELoader", vae_name=names[vae])
+    ids["ckpt"] = g.add("CheckpointLoaderSimple", ckpt_name=CHECKPOINT_NAME)  # only to fill the pipe's clip slot
+    ids["positive"] = g.add("TestTextConditioning", seed=1, tokens=8, dim=4096, scale=0.1)
+    ids["negative"] = g.add("TestTextConditioning", seed=2, tokens=8, dim=4096, scale=0.1)
+    positive, negative = OUT(ids["positive"]), OUT(ids["negative"])
+    if vace:
+        ids["vace"] = g.add("WanVaceToVideo", positive=positive, negative=negative, vae=OUT(ids["vae"]), width=SIZE,
+                            height=SIZE, length=frames, batch_size=1, strength=1.0, control_video=OUT(ids["clip"], 0),
+                            control_masks=OUT(ids["clip"], 1))
+        positive, negative = OUT(ids["vace"], 0), OUT(ids["vace"], 1)
+    ids["pipe"] = g.add(OUR_TO_BASIC_PIPE, model=OUT(ids["model"]), clip=OUT(ids["ckpt"], 1), vae=OUT(ids["vae"]),
+                        positive=positive, negative=negative)
+    ids["segs"] = g.add(OUR_MASK_TO_SEGS, mask=OUT(ids["clip"], 1), **mask_to_segs_inputs(crop_factor=2.0))
+    ids["detailer"] = g.add(OUR_DETAILER, image_frames=OUT(ids["clip"], 0), segs=OUT(ids["segs"]),
+                            basic_pipe=OUT(ids["pipe"]), crop_mode=crop_mode, **detail.inputs())
+    ids["paste"] = g.add(OUR_PASTE, image=OUT(ids["clip"], 0), segs=OUT(ids["detailer"]), feather=0, alpha=255)
+    ids["sink"] = g.add("TestSink", images=OUT(ids["paste"]), segs=OUT(ids["detailer"]))
+    return Pipeline(g, ids, clip, detail)
+
+
+def check_video_run(recorded: Recorded, frames: int) -> None:
+    """One 5-D latent per SEG with the VAE's latent frame count; the clip's frame count back; pixels
+    outside every mask unchanged bit for bit."""
+    clip = recorded.pipeline.clip
+    (call,) = recorded.sample_calls
+    batch, channels, time, height, width = call["latent_shape"]
+    assert (batch, channels, time) == (1, 16, latent_frames(frames))
+    assert height * 8 % 16 == 0 and width * 8 % 16 == 0, "sampling sizes are multiples of 16 px (stride 8 x patch 2)"
+    assert call["denoise_mask_shape"] is not None and call["denoise_mask_shape"][-3] == time
+    assert all(len(c["x_shape"]) == 5 and c["x_shape"][2] == time for c in recorded.unet_calls)
+    (seg,) = recorded.segs()[1]
+    x1, y1, x2, y2 = (int(v) for v in seg.crop_region)
+    refined = torch.as_tensor(seg.cropped_image)
+    assert refined.shape == (frames, y2 - y1, x2 - x1, 3) and refined.dtype == torch.float32
+    assert bool(torch.isfinite(refined).all())
+    source, pasted = recorded.frames(), recorded.output("paste")
+    assert pasted.shape == source.shape == (frames, clip.height, clip.width, 3)
+    outside = seg_union_masks(recorded.segs(), frames, clip.height, clip.width) == 0
+    assert torch.equal(pasted[outside], source[outside]), "pixels outside every mask changed"
+    assert not torch.equal(pasted, source), "nothing was detailed"
+
+
+@pytest.mark.parametrize("frames", [17, 33, 81])
+@pytest.mark.parametrize("crop_mode", ["union", "tracked"])
+def test_wan_clips_are_detailed_as_one_video_latent_per_seg(comfy, video_model_names, frames, crop_mode):
+    pipeline = video_pipeline(video_model_names, frames, crop_mode)
+    recorded = run_recorded(comfy, pipeline, f"Wan 2.1 detailer, {frames} frames, {crop_mode}")
+    check_video_run(recorded, frames)
+
+
+def test_a_frame_count_off_the_vaes_rule_is_padded_and_trimmed(comfy, video_model_names):
+    recorded = run_recorded(comfy, video_pipeline(video_model_names, 18, "tracked"), "Wan 2.1 detailer, 18 frames")
+    check_video_run(recorded, 18)  # sampled as 21 frames (6 latent frames), 18 come back
+
+
+def test_same_seed_same_output_other_seed_differs(comfy, video_model_names):
+    runs = [run_recorded(comfy, video_pipeline(video_model_names, 17, "union", seed=seed), f"Wan 2.1 detailer, seed {seed}")
+            for seed in (7, 7, 8)]
+    crops = [torch.as_tensor(run.segs()[1][0].cropped_image) for run in runs]
+    assert torch.equal(crops[0], crops[1])
+    assert not torch.equal(crops[0], crops[2])
+
+
+@pytest.mark.parametrize("crop_mode", ["union", "tracked"])
+def test_vace_control_is_cut_to_each_segs_crop(comfy, video_model_names, crop_mode, report):
+    """WanVaceToVideo's control video and masks (over the whole frame) reach the VACE blocks cut
+    to the SEG's crop: the VACE context has the sampled latent's frames and size."""
+    recorded = run_recorded(comfy, video_pipeline(video_model_names, 17, crop_mode, vace=True),
+                            f"Wan 2.1 VACE detailer, 17 frames, {crop_mode}")
+    check_video_run(recorded, 17)
+    (call,) = recorded.sample_calls
+    _, _, time, height, width = call["latent_shape"]
+    shapes = {c["vace_context_shape"] for c in recorded.unet_calls}
+    assert None not in shapes
+    for shape in shapes:  # [batch, VACE inputs, 2 x 16 latent channels + 64 mask channels, T, h, w]
+        assert shape[1:] == (1, 96, time, height, width), shape
+    report["measurements"].append(f"VACE ({crop_mode}): latent {call['latent_shape']}, VACE context {sorted(shapes)}")
+
+
+def test_an_image_vae_with_a_wan_model_is_an_error_naming_the_pipe(comfy, video_model_names):
+    pipeline = video_pipeline(video_model_names, 5, "union")
+    pipeline.graph.set(pipeline.ids["pipe"], vae=OUT(pipeline.ids["ckpt"], 2))
+    result = comfy.run(pipeline.graph, check=False)
+    assert not result.success
+    message = result.error["exception_message"]
+    assert "basic_pipe" in message and "video" in message and "image" in message, message
+
+
+@pytest.mark.parametrize("kind, spatial, frame_step, size_multiple", [("wan_vae", 8, 4, 16), ("ltxv_vae", 32, 8, 32)])
+def test_the_latent_layout_is_read_from_comfyuis_own_vae(comfy, video_model_names, kind, spatial, frame_step,
+                                                         size_multiple):
+    """Strides and frame rules come from the VAE ComfyUI built (Wan 2.1: 8 px, 4n + 1 frames; LTX-Video:
+    32 px, 8n + 1 frames), never from a table of model names; the model's patch multiplies the stride."""
+    (vae,) = comfy.node_class("VAELoader")().load_vae(video_model_names[kind])
+    patch = size_multiple // spatial
+    layout = comfy.pack_module("nodes.adapter.vae").vae_layout(vae, patch)
+    assert layout.is_video and (layout.spatial, layout.size_multiple) == (spatial, size_multiple)
+    for frames in (1, 2, 17, 18, 33, 80):
+        padded = layout.encoded_frame_count(frames)
+        assert (padded - 1) % frame_step == 0 and 0 <= padded - frames < frame_step
+        assert layout.pixel_frames(layout.latent_frames(padded)) == padded
+    runner = comfy.pack_module("nodes.adapter.vae").VaeRunner(vae, "fp32", patch)
+    clip = torch.rand(layout.encoded_frame_count(10), 64, 64, 3, generator=torch.Generator().manual_seed(0))
+    latent = runner.encode(clip)
+    assert latent.shape[0] == 1 and latent.shape[2] == layout.latent_frames(clip.shape[0])
+    assert latent.shape[-2:] == (64 // spatial, 64 // spatial)
+    decoded = runner.decode(latent)
+    assert decoded.shape == clip.shape and bool(torch.isfinite(decoded).all())

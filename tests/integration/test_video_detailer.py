@@ -36,14 +36,24 @@ def latent_frames(frames: int) -> int:
 
 
 def video_pipeline(names: dict[str, str], frames: int, crop_mode: str, *, vace: bool = False,
-                   seed: int = 3, vae: str = "wan_vae") -> Pipeline:
+                   seed: int = 3, vae: str = "wan_vae", steps: int = 2, feather: int = 0, refiner: bool = False,
+                   interrupt_after_calls: int = 0, model_context: int = 0, detailer_extra: dict | None = None) -> Pipeline:
+    """The Wan detailing graph. ``refiner`` adds a refiner pipe (the same Wan model, recorded as
+    "refiner"); ``model_context`` > 0 puts ComfyUI's WAN Context Windows of that many frames on the model."""
     clip = ClipSettings(frames=frames, width=SIZE, height=SIZE, seed=5, x_start=0.35, x_end=0.65)
-    detail = DetailSettings(guide_size=64, max_size=64, seed=seed, steps=2, cfg=4.0, sampler_name="euler",
-                            scheduler="simple", denoise=0.6, noise_mask_feather=0)
+    detail = DetailSettings(guide_size=64, max_size=64, seed=seed, steps=steps, cfg=4.0, sampler_name="euler",
+                            scheduler="simple", denoise=0.6, noise_mask_feather=feather, refiner_ratio=0.5)
     g, ids = Graph(), {}
     ids["clip"] = g.add("TestClipSource", **clip.inputs())
     ids["unet"] = g.add("UNETLoader", unet_name=names["vace" if vace else "wan"], weight_dtype="default")
-    ids["model"] = g.add("TestRecordingModel", model=OUT(ids["unet"]), tag="wan")
+    model = OUT(ids["unet"])
+    if model_context:
+        ids["context"] = g.add("WanContextWindowsManual", model=model, context_length=model_context, context_overlap=4,
+                               context_schedule="standard_static", context_stride=1, closed_loop=False,
+                               fuse_method="pyramid", freenoise=False, retain_first_frame=False,
+                               split_conds_to_windows=False)
+        model = OUT(ids["context"])
+    ids["model"] = g.add("TestRecordingModel", model=model, tag="wan", interrupt_after_calls=interrupt_after_calls)
     ids["vae"] = g.add("VAELoader", vae_name=names[vae])
     ids["ckpt"] = g.add("CheckpointLoaderSimple", ckpt_name=CHECKPOINT_NAME)  # only to fill the pipe's clip slot
     ids["positive"] = g.add("TestTextConditioning", seed=1, tokens=8, dim=4096, scale=0.1)
@@ -57,23 +67,30 @@ def video_pipeline(names: dict[str, str], frames: int, crop_mode: str, *, vace: 
     ids["pipe"] = g.add(OUR_TO_BASIC_PIPE, model=OUT(ids["model"]), clip=OUT(ids["ckpt"], 1), vae=OUT(ids["vae"]),
                         positive=positive, negative=negative)
     ids["segs"] = g.add(OUR_MASK_TO_SEGS, mask=OUT(ids["clip"], 1), **mask_to_segs_inputs(crop_factor=2.0))
+    extra = dict(detailer_extra or {})
+    if refiner:
+        ids["refiner_model"] = g.add("TestRecordingModel", model=OUT(ids["unet"]), tag="refiner")
+        ids["refiner_pipe"] = g.add(OUR_TO_BASIC_PIPE, model=OUT(ids["refiner_model"]), clip=OUT(ids["ckpt"], 1),
+                                    vae=OUT(ids["vae"]), positive=positive, negative=negative)
+        extra["refiner_basic_pipe_opt"] = OUT(ids["refiner_pipe"])
     ids["detailer"] = g.add(OUR_DETAILER, image_frames=OUT(ids["clip"], 0), segs=OUT(ids["segs"]),
-                            basic_pipe=OUT(ids["pipe"]), crop_mode=crop_mode, **detail.inputs())
+                            basic_pipe=OUT(ids["pipe"]), crop_mode=crop_mode, **detail.inputs(), **extra)
     ids["paste"] = g.add(OUR_PASTE, image=OUT(ids["clip"], 0), segs=OUT(ids["detailer"]), feather=0, alpha=255)
     ids["sink"] = g.add("TestSink", images=OUT(ids["paste"]), segs=OUT(ids["detailer"]))
     return Pipeline(g, ids, clip, detail)
 
 
-def check_video_run(recorded: Recorded, frames: int) -> None:
-    """One 5-D latent per SEG with the VAE's latent frame count; the clip's frame count back; pixels
-    outside every mask unchanged bit for bit."""
+def check_video_run(recorded: Recorded, frames: int, windowed: bool = False) -> None:
+    """One 5-D latent per SEG with the VAE's latent frame count (unless the detailer samples it in
+    ``windowed`` context windows); the clip's frame count back; pixels outside every mask unchanged
+    bit for bit."""
     clip = recorded.pipeline.clip
-    (call,) = recorded.sample_calls
+    call = recorded.sample_calls[0]
     batch, channels, time, height, width = call["latent_shape"]
-    assert (batch, channels, time) == (1, 16, latent_frames(frames))
+    assert (batch, channels) == (1, 16) and (windowed or time == latent_frames(frames))
     assert height * 8 % 16 == 0 and width * 8 % 16 == 0, "sampling sizes are multiples of 16 px (stride 8 x patch 2)"
     assert call["denoise_mask_shape"] is not None and call["denoise_mask_shape"][-3] == time
-    assert all(len(c["x_shape"]) == 5 and c["x_shape"][2] == time for c in recorded.unet_calls)
+    assert all(len(c["x_shape"]) == 5 for c in recorded.unet_calls)
     (seg,) = recorded.segs()[1]
     x1, y1, x2, y2 = (int(v) for v in seg.crop_region)
     refined = torch.as_tensor(seg.cropped_image)
@@ -152,3 +169,80 @@ def test_the_latent_layout_is_read_from_comfyuis_own_vae(comfy, video_model_name
     assert latent.shape[-2:] == (64 // spatial, 64 // spatial)
     decoded = runner.decode(latent)
     assert decoded.shape == clip.shape and bool(torch.isfinite(decoded).all())
+
+
+def test_wan_with_differential_diffusion_and_a_refiner(comfy, video_model_names):
+    """noise_mask_feather > 0 samples with differential diffusion; a refiner pipe runs the last half
+    of the steps after the base model, continuing its latent without new noise."""
+    recorded = run_recorded(comfy, video_pipeline(video_model_names, 17, "tracked", steps=4, feather=20, refiner=True),
+                            "Wan 2.1 detailer, feather 20 and a refiner")
+    check_video_run(recorded, 17)
+    base, refiner = ([c for c in recorded.sample_calls if c["tag"] == tag] for tag in ("wan", "refiner"))
+    assert len(base) == 1 and len(refiner) == 1
+    assert base[0]["denoise_mask_function"] is not None and refiner[0]["denoise_mask_function"] is not None
+    assert refiner[0]["noise_is_zero"] and base[0]["time"] < refiner[0]["time"]
+    assert base[0]["sigmas"][-1] == pytest.approx(refiner[0]["sigmas"][0])
+    assert len(base[0]["sigmas"]) == 3 and len(refiner[0]["sigmas"]) == 3, "4 steps split 2 + 2"
+    assert refiner[0]["latent_shape"] == base[0]["latent_shape"]
+
+
+def test_wan_progress_previews_and_cancel(comfy, video_model_names):
+    pipeline = video_pipeline(video_model_names, 17, "union", steps=3)
+    comfy.server.events.clear()
+    comfy.server.binary_events.clear()
+    result = comfy.run(pipeline.graph, label="Wan 2.1 detailer with previews", extra_data={"preview_method": "latent2rgb"})
+    assert result.success
+    progress = [data for event, data in comfy.server.events if event == "progress" and data["node"] == pipeline.ids["detailer"]]
+    values = [p["value"] for p in progress]
+    assert progress and values == sorted(values) and values[-1] == progress[-1]["max"], progress
+    assert len(comfy.server.binary_events) >= 3, "a latent preview per step"
+
+    cancelled = run_recorded(comfy, video_pipeline(video_model_names, 17, "union", steps=8, interrupt_after_calls=2),
+                             "Wan 2.1 detailer cancelled at the 2nd UNet call", check=False)
+    assert cancelled.result.interrupted and not cancelled.result.success
+    steps_seen = {c["sigma"] for c in cancelled.unet_calls}
+    assert len(steps_seen) < 8, "sampling ran to the end despite the cancel"
+    assert len([c for c in cancelled.unet_calls if c["after_interrupt"]]) <= 2
+
+
+def test_long_wan_clips_defer_to_the_context_windows_set_on_the_model(comfy, video_model_names):
+    """ComfyUI's WAN Context Windows node on the model: the detailer hands it the whole clip (one
+    sampling call, 9 latent frames) and the model is called per window of 5 latent frames."""
+    recorded = run_recorded(comfy, video_pipeline(video_model_names, 33, "union", model_context=17),
+                            "Wan 2.1 detailer, 33 frames, WAN Context Windows of 17 on the model")
+    check_video_run(recorded, 33)
+    assert len(recorded.sample_calls) == 1 and recorded.sample_calls[0]["latent_shape"][2] == 9
+    model_frames = {c["x_shape"][2] for c in recorded.unet_calls}
+    assert max(model_frames) < 9, f"the model saw {model_frames} latent frames per call"
+
+
+def test_the_detailers_own_context_windows_cut_latent_frames_with_an_anchor(comfy, video_model_names):
+    """context_length 17 frames (5 latent frames), overlap 4 frames (1 latent frame) on a 33-frame clip
+    (9 latent frames): windows 0-4 and 4-8; the second is sampled with latent frame 3 in front."""
+    recorded = run_recorded(comfy, video_pipeline(video_model_names, 33, "union",
+                                                  detailer_extra={"context_length": 17, "context_overlap": 4}),
+                            "Wan 2.1 detailer, 33 frames, the detailer's windows of 17")
+    check_video_run(recorded, 33, windowed=True)
+    assert [c["latent_shape"][2] for c in recorded.sample_calls] == [5, 6]
+
+
+def test_companion_nodes_work_on_refined_wan_segs(comfy, video_model_names):
+    """The refined SEGS are pixels: preview, filter and order them, and detail-and-paste in one node."""
+    pipeline = video_pipeline(video_model_names, 17, "tracked")
+    g, ids = pipeline.graph, pipeline.ids
+    preview = g.add("AnimateDiffDetailer_SEGSPreview", segs=OUT(ids["detailer"]), size=64)
+    kept = g.add("AnimateDiffDetailer_SEGSFilterBySize", segs=OUT(ids["detailer"]), min_side=1, max_side=4096,
+                 min_confidence=0.0)
+    ordered = g.add("AnimateDiffDetailer_SEGSOrder", segs=OUT(kept, 0), order_by="area", descending=True, take=1)
+    each = g.add("AnimateDiffDetailer_DetailerForEachPipeForAnimateDiff", image_frames=OUT(ids["clip"], 0),
+                 segs=OUT(ids["segs"]), feather=0, basic_pipe=OUT(ids["pipe"]), crop_mode="tracked",
+                 **pipeline.detail.inputs())
+    g.add("TestSink", images=OUT(preview), images_b=OUT(each, 0), segs=OUT(ordered))
+    recorded = run_recorded(comfy, pipeline, "Wan 2.1 refined SEGS through the companion nodes")
+    check_video_run(recorded, 17)
+    previews = recorded.result.output(preview)
+    assert previews.shape == (17, 64, 64, 3) and bool(torch.isfinite(previews).all())
+    assert len(recorded.result.output(ordered)[1]) == 1
+    frames = recorded.result.output(each, 0)
+    assert frames.shape == recorded.frames().shape
+    assert torch.equal(frames, recorded.output("paste")), "detail-and-paste equals detailer + paste (same seed)"

@@ -95,7 +95,7 @@ def parse_box(text: str | None, width: int, height: int) -> tuple[int, int, int,
     return x, y, w, h
 
 
-def tiny_checkpoint() -> Path:
+def tiny_checkpoint_path() -> Path:
     """The generated tiny SD1.5 checkpoint (random weights), built once and cached."""
     return Path(tiny_checkpoint.ensure_tiny_checkpoint(vae="taesd"))
 
@@ -217,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="adt_run_"))
     checkpoint_dirs = []
     if args.checkpoint is None:
-        checkpoint_path = tiny_checkpoint()
+        checkpoint_path = tiny_checkpoint_path()
         checkpoint_dirs.append(checkpoint_path.parent)
         checkpoint_name = checkpoint_path.name
     elif Path(args.checkpoint).is_file():

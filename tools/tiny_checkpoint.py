@@ -40,7 +40,7 @@ import math
 import os
 import struct
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Literal, NamedTuple
 
@@ -443,18 +443,31 @@ def ensure_cached_file(name: str, cache_dir: str | os.PathLike[str] | None, buil
     return str(path)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """CLI: build (or find) the checkpoint and print its path and size."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cache-dir", default=None, help=f"where to keep the file (default: {default_cache_dir()})")
-    parser.add_argument("--vae", choices=VAE_KINDS, default="kl", help="VAE stored in the checkpoint (default: kl)")
+def generator_cli(doc: str, argv: list[str] | None, build: Callable[[argparse.Namespace], Iterable[tuple[str, str]]],
+                  add_arguments: Callable[[argparse.ArgumentParser], None] | None = None) -> int:
+    """The command line of a model generator: ``--cache-dir`` plus the generator's own options;
+    ``build(args)`` yields ``(path, description)`` per file, printed with the file's size."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--cache-dir", default=None, help=f"where to keep the files (default: {default_cache_dir()})")
+    if add_arguments is not None:
+        add_arguments(parser)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    path = ensure_tiny_checkpoint(args.cache_dir, vae=args.vae)
-    size = os.path.getsize(path)
-    print(path)
-    print(f"{size} bytes ({size / 1e6:.1f} MB); UNet parameters: {unet_parameter_count():,}")
+    for path, description in build(args):
+        size = os.path.getsize(path)
+        print(path)
+        print(f"{size} bytes ({size / 1e6:.1f} MB); {description}")
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """CLI: build (or find) the checkpoint and print its path and size."""
+    return generator_cli(
+        __doc__, argv,
+        lambda args: [(ensure_tiny_checkpoint(args.cache_dir, vae=args.vae), f"UNet parameters: {unet_parameter_count():,}")],
+        lambda parser: parser.add_argument("--vae", choices=VAE_KINDS, default="kl",
+                                           help="VAE stored in the checkpoint (default: kl)"),
+    )
 
 
 if __name__ == "__main__":

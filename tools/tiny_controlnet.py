@@ -34,7 +34,6 @@ Run as a script to build (or find) the file and print its path and size::
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import logging
@@ -47,6 +46,7 @@ import torch
 
 from tiny_checkpoint import (
     ensure_cached_file,
+    generator_cli,
     write_safetensors_atomically,
     CONTEXT_DIM,
     IMAGE_CHANNELS,
@@ -64,7 +64,6 @@ from tiny_checkpoint import (
     Param,
     _unet_resblock,
     _unet_transformer,
-    default_cache_dir,
 )
 
 log = logging.getLogger(__name__)
@@ -167,15 +166,9 @@ def ensure_tiny_controlnet(cache_dir: str | os.PathLike[str] | None = None) -> s
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cache-dir", default=None, help=f"where to keep the file (default: {default_cache_dir()})")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    path = ensure_tiny_controlnet(args.cache_dir)
-    size = os.path.getsize(path)
-    print(path)
-    print(f"{size} bytes ({size / 1e6:.1f} MB); parameters: {parameter_count():,}; control outputs: {control_outputs()}")
-    return 0
+    """CLI: build (or find) the ControlNet and print its path and size."""
+    return generator_cli(__doc__, argv, lambda args: [(
+        ensure_tiny_controlnet(args.cache_dir), f"parameters: {parameter_count():,}; control outputs: {control_outputs()}")])
 
 
 if __name__ == "__main__":

@@ -58,7 +58,6 @@ Run as a script to build (or find) the files and print their paths and sizes::
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import logging
@@ -75,8 +74,8 @@ from tiny_checkpoint import (
     STD_GAIN,
     STORE_DTYPE,
     Param,
-    default_cache_dir,
     ensure_cached_file,
+    generator_cli,
     linear,
     make_tensor,
     norm,
@@ -455,18 +454,13 @@ def ensure_tiny_ltxv_vae(cache_dir: str | os.PathLike[str] | None = None) -> str
 
 def main(argv: list[str] | None = None) -> int:
     """CLI: build (or find) the models and print their paths and sizes."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cache-dir", default=None, help=f"where to keep the files (default: {default_cache_dir()})")
-    parser.add_argument("--which", choices=MODEL_KINDS, action="append",
-                        help="model to build; repeat for several (default: all)")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    for kind in args.which or MODEL_KINDS:
-        path = ensure_tiny_model(kind, args.cache_dir)
-        size = os.path.getsize(path)
-        print(path)
-        print(f"{size} bytes ({size / 1e6:.1f} MB); {kind} parameters: {parameter_count(kind):,}")
-    return 0
+    return generator_cli(
+        __doc__, argv,
+        lambda args: [(ensure_tiny_model(kind, args.cache_dir), f"{kind} parameters: {parameter_count(kind):,}")
+                      for kind in args.which or MODEL_KINDS],
+        lambda parser: parser.add_argument("--which", choices=MODEL_KINDS, action="append",
+                                           help="model to build; repeat for several (default: all)"),
+    )
 
 
 if __name__ == "__main__":

@@ -7,7 +7,6 @@ shared with the headless example runner; it is imported here by path and re-expo
 
 from __future__ import annotations
 
-import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path

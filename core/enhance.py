@@ -73,8 +73,9 @@ class SamplingBackend(Protocol):
 
     layout: LatentLayout
 
-    def begin(self, seg_count: int, frame_count: int) -> None:
-        """Called once before the first SEG, with the number of SEGS that will be sampled."""
+    def begin(self, frame_count: int, sizes: list[SamplingSize]) -> None:
+        """Called once before the first SEG, with the clip's frame count and the sampling size of
+        every SEG that will be sampled (for the progress bar)."""
 
     def frames_per_batch(self, width: int, height: int) -> int:
         """How many frames of ``width`` x ``height`` pixels one encode or decode call may take."""
@@ -82,9 +83,10 @@ class SamplingBackend(Protocol):
     def encode(self, pixels: torch.Tensor) -> torch.Tensor:
         """Encode a batch of frames to latents."""
 
-    def context_windows(self, latent: torch.Tensor) -> list[range]:
-        """The windows of latent frames a SEG's latent is sampled in (one window: the whole clip at
-        once); windows that do not overlap are chunks of frames the model samples independently."""
+    def context_windows(self, latent_shape: tuple[int, ...]) -> list[range]:
+        """The windows of latent frames a SEG's latent of that shape is sampled in (one window: the
+        whole clip at once); windows that do not overlap are chunks of frames the model samples
+        independently."""
 
     def noise(self, latent: torch.Tensor, seed: int) -> torch.Tensor:
         """The initial noise of the whole clip for ``seed``, shaped like ``latent``."""
@@ -221,7 +223,7 @@ def sample_clip(latent: torch.Tensor, noise_mask: torch.Tensor, conditionings: C
     latent_count = latent.shape[time_dim]
     spans = layout.latent_frame_spans(latent_count)
     frame_count = spans[-1].stop
-    windows = backend.context_windows(latent)
+    windows = backend.context_windows(tuple(latent.shape))
     if len(windows) > 1:
         if reference_frames:
             raise ValueError("a VACE reference image cannot be sampled in the detailer's context windows: set "
@@ -390,7 +392,7 @@ def _detail_each(
             raise ValueError("basic_pipe: the conditioning carries VACE control (WanVaceToVideo) but the VAE is an image VAE: "
                              "use a Wan model and its VAE in the pipe")
         vace = VaceControls(backend.encode, backend.decode, backend.layout, frames.shape[0])
-    backend.begin(len(plans), frames.shape[0])
+    backend.begin(frames.shape[0], [plan.size for plan in plans.values()])
     header = tuple(frames.shape[1:3])
     new_segs: list[Any] = []
     cnet_images: list[torch.Tensor] = []

@@ -36,8 +36,8 @@ class FakeBackend:
     def layout(self) -> LatentLayout:
         return LatentLayout(spatial=self.stride, size_multiple=self.stride)
 
-    def begin(self, seg_count: int, frame_count: int) -> None:
-        self.begun.append((seg_count, frame_count))
+    def begin(self, frame_count: int, sizes) -> None:
+        self.begun.append((len(sizes), frame_count))
 
     def frames_per_batch(self, width: int, height: int) -> int:
         return self.batch
@@ -48,8 +48,8 @@ class FakeBackend:
         pooled = F.avg_pool2d(x, self.stride)
         return torch.cat([pooled, torch.ones_like(pooled[:, :1])], dim=1)
 
-    def context_windows(self, latent: torch.Tensor) -> list[range]:
-        return context_windows(latent.shape[2 if self.layout.is_video else 0], self.context_length, self.context_overlap)
+    def context_windows(self, latent_shape) -> list[range]:
+        return context_windows(latent_shape[2 if self.layout.is_video else 0], self.context_length, self.context_overlap)
 
     def noise(self, latent: torch.Tensor, seed: int) -> torch.Tensor:
         return torch.rand(latent.shape, generator=torch.Generator().manual_seed(seed))

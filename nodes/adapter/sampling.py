@@ -13,7 +13,7 @@ import torch
 from ...core.conditioning import Conditionings
 from ...core.context_windows import context_windows, frame_chunks
 from ...core.crop_windows import CropWindows
-from ...core.geometry import LatentLayout
+from ...core.geometry import LatentLayout, SamplingSize
 from ...core.masks import resize_masks
 from ...core.noise import FrameNoise
 from ...core.options import SamplingOptions
@@ -167,30 +167,34 @@ class ComfySamplingBackend:
 
     # progress and cancel
 
-    def context_windows(self, latent: torch.Tensor) -> list[range]:
+    def context_windows(self, latent_shape: tuple[int, ...]) -> list[range]:
         """Windows of latent frames: chunks sized to memory for a model without temporal layers,
         else the context windows asked for (for a video VAE, context_length and context_overlap
         frames are converted to latent frames by the VAE's own formula)."""
-        frame_count = latent.shape[2] if self.layout.is_video else latent.shape[0]
+        frame_count = latent_shape[2] if self.layout.is_video else latent_shape[0]
         if self.chunked:
-            windows = frame_chunks(frame_count, self.frames_per_chunk(latent))
-        else:
-            length, overlap = self.context_length, self.options.context_overlap
-            if self.layout.is_video and length > 0:
-                length = max(1, self.layout.latent_frames(length))
-                overlap = min(length - 1, overlap * length // max(1, self.context_length))
-            windows = context_windows(frame_count, length, overlap)
-        if len(windows) > 1 and self._progress is not None:  # the plan counted one sampling pass per SEG
-            self._total += self.options.steps * (len(windows) - 1)
-        return windows
+            return frame_chunks(frame_count, self.frames_per_chunk(latent_shape))
+        length, overlap = self.context_length, self.options.context_overlap
+        if self.layout.is_video and length > 0:
+            length = max(1, self.layout.latent_frames(length))
+            overlap = min(length - 1, overlap * length // max(1, self.context_length))
+        return context_windows(frame_count, length, overlap)
 
-    def frames_per_chunk(self, latent: torch.Tensor) -> int:
-        """How many frames of ``latent`` ``[F, C, h, w]`` one sampling call may take: ComfyUI's estimate
+    def latent_shape(self, frame_count: int, size: SamplingSize) -> tuple[int, ...]:
+        """The latent shape of ``frame_count`` frames sampled at ``size``."""
+        spatial, channels = self.layout.spatial, getattr(self.vae.vae, "latent_channels", 4)
+        cells = (size.height // spatial, size.width // spatial)
+        if self.layout.is_video:
+            return 1, channels, self.layout.latent_frames(self.layout.encoded_frame_count(frame_count)), *cells
+        return frame_count, channels, *cells
+
+    def frames_per_chunk(self, latent_shape: tuple[int, ...]) -> int:
+        """How many frames of a latent ``[F, C, h, w]`` one sampling call may take: ComfyUI's estimate
         of the model's working memory for one frame (cond and uncond) against the free memory."""
-        frames = latent.shape[0]
+        frames = latent_shape[0]
         device = getattr(self.model, "load_device", torch.device("cpu"))
         try:
-            per_frame = self.model.model.memory_required([2, *latent.shape[1:]])
+            per_frame = self.model.model.memory_required([2, *latent_shape[1:]])
             budget = self._mm.get_free_memory(device) * SAMPLING_MEMORY_SHARE
         except (AttributeError, TypeError):
             return frames
@@ -199,9 +203,12 @@ class ComfySamplingBackend:
         chunk = int(max(1, min(frames, budget // max(1, per_frame))))
         return min(chunk, CHUNK_FRAMES_LIMIT) if CHUNK_FRAMES_LIMIT else chunk
 
-    def begin(self, seg_count: int, frame_count: int) -> None:
+    def begin(self, frame_count: int, sizes: list[SamplingSize]) -> None:
+        """A progress bar counting every frame encoded and decoded and every sampling step of every
+        window of every SEG."""
         frames = self.layout.encoded_frame_count(frame_count)
-        self._total = max(1, seg_count * (2 * frames + self.options.steps))
+        passes = sum(len(self.context_windows(self.latent_shape(frame_count, size))) for size in sizes)
+        self._total = max(1, 2 * frames * len(sizes) + self.options.steps * passes)
         self._progress = self._utils.ProgressBar(self._total)
         self._done = 0
 

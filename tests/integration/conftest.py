@@ -4,7 +4,8 @@ The tier runs only when ``COMFYUI_PATH`` points at a ComfyUI checkout (0.29); wi
 every test here is skipped with one reason. ComfyUI is imported only inside the session
 fixture, so collection never needs it. One ComfyUI is booted per pytest session, with this
 repository, the fixture pack and (when installed in ``$COMFYUI_PATH/custom_nodes``) Impact
-Pack and AnimateDiff-Evolved; the tiny checkpoint and the tiny ControlNet are in its model folders.
+Pack and AnimateDiff-Evolved; the tiny checkpoint and the tiny ControlNet are in its model folders
+(with ``ADT_SLOW=1`` also a full-size SD1.5 checkpoint and an AnimateDiff motion module).
 """
 
 from __future__ import annotations
@@ -22,12 +23,15 @@ from comfy_harness import (
     ADE_MARKER,
     FIXTURE_LINK_NAME,
     FIXTURE_PACK_DIR,
+    FULL_CHECKPOINT_NAME,
     IMPACT_LINK_NAME,
     IMPACT_MARKER,
+    MOTION_MODULE_NAME,
     PACK_LINK_NAME,
     REPO_ROOT,
     ComfyHarness,
     find_pack,
+    slow_tests_enabled,
 )
 
 COMFY_ENV = "COMFYUI_PATH"
@@ -115,15 +119,33 @@ def controlnet_dir(tmp_path_factory, tiny_controlnet) -> Path:
 
 
 @pytest.fixture(scope="session")
-def comfy(comfy_root, installed_packs, checkpoints_dir, controlnet_dir, tmp_path_factory) -> ComfyHarness:
+def slow_model_dirs(tmp_path_factory) -> dict[str, list[Path]]:
+    """With ADT_SLOW=1, model folders holding SD1.5's full-UNet checkpoint (FULL_CHECKPOINT_NAME) and
+    the random AnimateDiff v2 motion module (MOTION_MODULE_NAME); empty otherwise, nothing built."""
+    if not slow_tests_enabled():
+        return {}
+    from motion_models import ensure_motion_module, ensure_sd15_checkpoint
+
+    checkpoint = _timed_build("full SD1.5 checkpoint ready", ensure_sd15_checkpoint)
+    motion_module = _timed_build("AnimateDiff v2 motion module ready", ensure_motion_module)
+    return {"checkpoints": [_model_folder(tmp_path_factory, "checkpoints", FULL_CHECKPOINT_NAME, checkpoint)],
+            "animatediff_models": [_model_folder(tmp_path_factory, "animatediff_models", MOTION_MODULE_NAME,
+                                                 motion_module)]}
+
+
+@pytest.fixture(scope="session")
+def comfy(comfy_root, installed_packs, checkpoints_dir, controlnet_dir, slow_model_dirs,
+          tmp_path_factory) -> ComfyHarness:
     """ComfyUI booted in this process with our pack, the fixture pack and the installed third-party packs."""
     packs = {PACK_LINK_NAME: REPO_ROOT, FIXTURE_LINK_NAME: FIXTURE_PACK_DIR}
     if installed_packs["impact"] is not None:
         packs[IMPACT_LINK_NAME] = installed_packs["impact"]
     if installed_packs["animatediff"] is not None:
         packs[ADE_LINK_NAME] = installed_packs["animatediff"]
-    harness = ComfyHarness(comfy_root, tmp_path_factory.mktemp("comfyui"), packs,
-                           {"checkpoints": [checkpoints_dir], "controlnet": [controlnet_dir]})
+    model_dirs = {"checkpoints": [checkpoints_dir], "controlnet": [controlnet_dir]}
+    for kind, directories in slow_model_dirs.items():
+        model_dirs[kind] = [*model_dirs.get(kind, []), *directories]
+    harness = ComfyHarness(comfy_root, tmp_path_factory.mktemp("comfyui"), packs, model_dirs)
     harness.boot()
     harness.timings = REPORT["timings"]
     REPORT["timings"].append((f"ComfyUI boot with {', '.join(sorted(packs))}", harness.boot_seconds))

@@ -10,10 +10,12 @@ with fp32 encoding, and with our own defaults (tracked crop, frame windows). ``-
 adds union against tracked crops on a subject crossing the frame; ``--long`` the long-clip
 table (windows on, 32 to 256 frames, each frame count in a fresh process, since resident
 memory measured after an earlier run in the same process shows only what that run had
-not already claimed).
+not already claimed); ``--motion-module`` a row per clip of 8 and 40 frames with a real
+AnimateDiff motion module (SD1.5's full UNet; frame windows used), each in a fresh process.
 
     COMFYUI_PATH=/path/to/ComfyUI python benchmarks/bench_detailer.py [--frames 8 16 32] [--tracking] [--long]
     COMFYUI_PATH=/path/to/ComfyUI python benchmarks/bench_detailer.py --frames --large 0 --long   # long clips only
+    COMFYUI_PATH=/path/to/ComfyUI python benchmarks/bench_detailer.py --frames --large 0 --motion-module   # motion module only
 
 Impact Pack is used when it sits in $COMFYUI_PATH/custom_nodes. Nothing here is a test:
 the numbers depend on the machine, so they are printed, never asserted.
@@ -164,13 +166,13 @@ def make_clip(seg_type, frames: int, size: int):
 
 
 def run_once(node, model, vae, clip_model, positive, negative, frames, segs, extra: dict,
-             guide_size: float = 256) -> tuple[float, Timers, int]:
+             guide_size: float = 256, max_size: float = 768, steps: int = 4) -> tuple[float, Timers, int]:
     import torch
 
     timers = Timers()
     with instrumented(model, vae, timers) as patched, PeakMemory() as memory, torch.inference_mode():
         started = time.perf_counter()
-        node.doit(frames, segs, guide_size, True, 768, 42, 4, 8.0, "euler", "normal", 0.5,
+        node.doit(frames, segs, guide_size, True, max_size, 42, steps, 8.0, "euler", "normal", 0.5,
                   (patched, clip_model, vae, positive, negative), refiner_ratio=0.2, noise_mask_feather=0, **extra)
         wall = time.perf_counter() - started
     return wall, timers, memory.growth
@@ -326,6 +328,79 @@ def _long_point_process(frames: int, guide_size: float, windows: str) -> dict:
     return point
 
 
+MOTION_FRAMES = (8, 40)
+MOTION_POINT_TAG = "MOTION_POINT "
+
+
+def motion_point(comfy_path: str, frames: int) -> int:
+    """One run of our detailer (own defaults: tracked crop, auto frame windows) on a model carrying
+    a real AnimateDiff motion module, in this (fresh) process: SD1.5's full UNet and a random AD v2
+    module from tools/motion_models.py, applied with AnimateDiff-Evolved's gen2 nodes; 64 px crops
+    (8x8 latents), 2 steps. Prints a tagged JSON line."""
+    import motion_models
+
+    checkpoint = motion_models.ensure_sd15_checkpoint()
+    motion_module = motion_models.ensure_motion_module()
+    ade_dir = comfy_headless.find_pack(Path(comfy_path) / "custom_nodes", comfy_headless.ADE_MARKER)
+    if ade_dir is None:
+        raise RuntimeError("--motion-module needs AnimateDiff-Evolved in $COMFYUI_PATH/custom_nodes")
+    packs = {comfy_headless.PACK_LINK_NAME: REPO, comfy_headless.ADE_LINK_NAME: ade_dir}
+    folders = {"checkpoints": [Path(checkpoint).parent], "animatediff_models": [Path(motion_module).parent]}
+    harness = comfy_headless.ComfyHarness(comfy_path, tempfile.mkdtemp(prefix="adbench-"), packs, folders).boot()
+
+    import comfy.sd
+    import torch
+    from comfy.patcher_extension import WrappersMP
+
+    model, clip_model, vae = comfy.sd.load_checkpoint_guess_config(checkpoint, output_vae=True, output_clip=True)[:3]
+    with torch.inference_mode():
+        positive = clip_model.encode_from_tokens_scheduled(clip_model.tokenize("a detailed face"))
+        negative = clip_model.encode_from_tokens_scheduled(clip_model.tokenize("blurry"))
+
+    def call(node_id: str, **inputs):
+        node = harness.node_class(node_id)()
+        return getattr(node, node.FUNCTION)(**inputs)[0]
+
+    motion = call("ADE_LoadAnimateDiffModel", model_name=Path(motion_module).name)
+    m_models = call("ADE_ApplyAnimateDiffModelSimple", motion_model=motion)
+    model = call("ADE_UseEvolvedSampling", model=model, beta_schedule="autoselect", m_models=m_models)
+    windows: list[int] = []  # latent frames of each sampling call: the frame windows
+
+    def record_window(executor, noise, latent_image, *args, **kwargs):
+        windows.append(int(latent_image.shape[0]))
+        return executor(noise, latent_image, *args, **kwargs)
+
+    model.add_wrapper_with_key(WrappersMP.OUTER_SAMPLE, "bench_windows", record_window)
+    clip, segs = make_clip(harness.pack_module("core.segs").SEG, frames, 160)
+    before = rss_bytes()
+    wall, timers, growth = run_once(harness.node_class(OUR_DETAILER)(), model, vae, clip_model, positive, negative,
+                                    clip, segs, {}, guide_size=64, max_size=64, steps=2)
+    print(MOTION_POINT_TAG + json.dumps({"frames": frames, "wall": wall, "unet": timers.unet, "encode": timers.encode,
+                                         "decode": timers.decode, "growth": growth, "before": before,
+                                         "windows": windows, "unet_batches": timers.unet_batches}), flush=True)
+    return 0
+
+
+def motion_table(comfy_path: str) -> str:
+    """Our detailer with a real motion module on 8 and 40 frames, each in a fresh process."""
+    lines = ["| frames | wall s | UNet s | VAE s | peak growth MB | process peak MB | windows used (frames each) | UNet batches |",
+             "|---|---|---|---|---|---|---|---|"]
+    for frames in MOTION_FRAMES:
+        log.info("motion module: %d frames in a fresh process ...", frames)
+        completed = subprocess.run([sys.executable, __file__, "--motion-point", str(frames)], capture_output=True,
+                                   text=True, check=False)
+        line = next((l for l in completed.stdout.splitlines() if l.startswith(MOTION_POINT_TAG)), None)
+        if line is None:
+            raise RuntimeError(f"the {frames}-frame motion-module run failed:\n{completed.stderr[-4000:]}")
+        point = json.loads(line[len(MOTION_POINT_TAG):])
+        batches = sorted(set(point["unet_batches"]))
+        lines.append(f"| {frames} | {point['wall']:.1f} | {point['unet']:.1f} | {point['encode'] + point['decode']:.1f} | "
+                     f"{point['growth'] / 2**20:.0f} | {(point['before'] + point['growth']) / 2**20:.0f} | "
+                     f"{len(point['windows'])} ({', '.join(map(str, point['windows']))}) | "
+                     f"{len(point['unet_batches'])} of {'/'.join(map(str, batches))} |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--frames", type=int, nargs="*", default=[8, 16, 32])
@@ -339,6 +414,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--long-guide", type=float, default=64,
                         help="guide_size of the long-clip runs (64 samples the 101x79 crop at its own size)")
     parser.add_argument("--tracking", action="store_true", help="also union vs tracked crops on a subject crossing the frame")
+    parser.add_argument("--motion-module", action="store_true",
+                        help="also our detailer with a real AnimateDiff motion module (full SD1.5 UNet, random "
+                             "weights; builds 3 GB of models once) on 8 and 40 frames, each in a fresh process")
+    parser.add_argument("--motion-point", type=int, help=argparse.SUPPRESS)  # one motion-module run (a child process)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     log.setLevel(logging.INFO)
@@ -349,6 +428,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.long_point:
         long_point(comfy_path, args.long_point, args.long_guide, args.long_windows)
+        os._exit(0)
+    if args.motion_point:
+        motion_point(comfy_path, args.motion_point)
         os._exit(0)
 
     import torch
@@ -367,6 +449,11 @@ def main(argv: list[str] | None = None) -> int:
         print()
         print(f"Long clips, frame windows of 16 with overlap 4 and without windows, guide_size {args.long_guide:g}:")
         print(long_table(comfy_path, args.long_guide, args.long_repeats))
+    if args.motion_module:
+        print()
+        print("Real motion module (SD1.5's full UNet + random AnimateDiff v2, ADE evolved sampling), our defaults "
+              "(tracked crop, auto windows), 64 px crops, 2 steps, cfg 8, denoise 0.5:")
+        print(motion_table(comfy_path))
     os._exit(0)  # Impact leaves a non-daemon thread behind
 
 

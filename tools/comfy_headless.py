@@ -387,7 +387,8 @@ class ComfyHarness:
         ``check`` raises AssertionError with ComfyUI's error text when validation or execution fails;
         ``label`` records the run's duration in ``self.timings``; ``extra_data`` is what the frontend
         sends with a prompt (e.g. ``preview_method``). Outputs that hold models (MODEL, CLIP, VAE,
-        CONTROL_NET, BASIC_PIPE) are dropped unless ``keep_models``, so kept results do not keep models in memory.
+        CONTROL_NET, BASIC_PIPE, ADE's MOTION_MODEL_ADE and M_MODELS) are dropped unless ``keep_models``,
+        so kept results do not keep models in memory.
         """
         import comfy.model_management
         import execution
@@ -442,14 +443,16 @@ class ComfyHarness:
 
 
 def _holds_model(value: Any, depth: int = 0) -> bool:
-    """Whether a node output is or contains a ModelPatcher, CLIP, VAE or ControlNet."""
+    """Whether a node output is or contains a ModelPatcher, CLIP, VAE or ControlNet (also inside a
+    group object with a ``models`` list, such as AnimateDiff-Evolved's M_MODELS)."""
     if depth > 3:
         return False
     if any(hasattr(value, attr) for attr in ("model_options", "cond_stage_model", "first_stage_model", "control_model")):
         return True
     if isinstance(value, (list, tuple)):
         return any(_holds_model(item, depth + 1) for item in value)
-    return False
+    models = getattr(value, "models", None)
+    return isinstance(models, list) and _holds_model(models, depth + 1)
 
 
 class _WarningCapture(logging.Handler):

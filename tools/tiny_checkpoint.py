@@ -19,6 +19,9 @@ UNet, VAE and CLIP-L text encoder. Each part is as small as ComfyUI's detection 
 * CLIP-L: full size (12 layers, width 768, 49408-token vocabulary), as ComfyUI builds it
   from a fixed config and leaves any weight the file lacks uninitialised.
 
+The UNet layout is a parameter (:class:`UNetLayout`): the same function builds SD1.5's
+full-size UNet (``SD15_UNET``), which ``motion_models.py`` uses for AnimateDiff tests.
+
 Weights are normal with std ``0.5 / sqrt(fan_in)`` from a generator seeded per tensor,
 biases are zero and norms are identity (TAESD, which has no norms, uses unit gain), so
 every run writes a byte-identical file and sampling stays finite. Nothing is downloaded
@@ -77,6 +80,27 @@ UNET_RES_BLOCKS = 1
 UNET_LEVEL_ATTENTION: tuple[bool, ...] = (False, True)
 CONTEXT_DIM = 768
 
+
+class UNetLayout(NamedTuple):
+    """The shape of an SD1.5-family UNet (always 320 base channels, 768-wide context).
+
+    ``channel_mult``: width of each level in units of 320; ``level_attention``: whether a
+    level's blocks carry a depth-1 transformer (input side, and output side when
+    ``output_attention``); ``middle_block``: res, transformer, res at the bottom.
+    """
+
+    channel_mult: tuple[int, ...]
+    res_blocks: int
+    level_attention: tuple[bool, ...]
+    middle_block: bool
+    output_attention: bool
+
+
+# The tiny test UNet described above.
+TINY_UNET = UNetLayout((1,) * len(UNET_LEVEL_ATTENTION), UNET_RES_BLOCKS, UNET_LEVEL_ATTENTION, False, False)
+# SD1.5's own UNet (860M parameters): what AnimateDiff motion modules are built for.
+SD15_UNET = UNetLayout((1, 2, 4, 4), 2, (True, True, True, False), True, True)
+
 # AutoencoderKL: ComfyUI fixes the encoder; only the decoder width follows the weights.
 KL_CH_MULT = (1, 2, 4, 4)
 KL_RES_BLOCKS = 2
@@ -104,12 +128,14 @@ CLIP_POSITIONS = 77
 class Param(NamedTuple):
     """One tensor of the checkpoint: key, shape and fill.
 
-    ``kind`` "normal": std ``value / sqrt(fan_in)``; ``kind`` "const": every element ``value``.
+    ``kind`` "normal": std ``value / sqrt(fan_in)``; ``kind`` "const": every element ``value``;
+    ``kind`` "sinusoid": a sine/cosine position table ``[..., positions, features]`` with base
+    ``value`` (a transformer's fixed positional encoding; unused by this file's checkpoint).
     """
 
     name: str
     shape: tuple[int, ...]
-    kind: Literal["normal", "const"]
+    kind: Literal["normal", "const", "sinusoid"]
     value: float
 
 
@@ -165,34 +191,49 @@ def _unet_transformer(p: str, ch: int) -> Iterator[Param]:
     yield from _conv(f"{p}.proj_out", ch, ch, 1)
 
 
-def _unet_params(p: str) -> Iterator[Param]:
+def _unet_params(p: str, layout: UNetLayout = TINY_UNET) -> Iterator[Param]:
     """Conv in; per level, res blocks (with a transformer where enabled) and a downsample
-    between levels; no middle block; output res blocks mirroring the input side."""
-    ch = UNET_CHANNELS
-    yield from linear(f"{p}time_embed.0", ch, UNET_TIME_DIM)
+    between levels; the middle block if any; output res blocks mirroring the input side,
+    each fed one skip connection, with an upsample closing every level but the top one."""
+    if len(layout.channel_mult) != len(layout.level_attention):
+        raise ValueError("UNet layout: one attention flag per level")
+    yield from linear(f"{p}time_embed.0", UNET_CHANNELS, UNET_TIME_DIM)
     yield from linear(f"{p}time_embed.2", UNET_TIME_DIM, UNET_TIME_DIM)
+    ch = UNET_CHANNELS
     yield from _conv(f"{p}input_blocks.0.0", LATENT_CHANNELS, ch, 3)
-    skips = 1  # each input block feeds one output block through a skip connection
+    skips = [ch]  # width of each input block's output, consumed by the output blocks in reverse
     block = 1
-    last_level = len(UNET_LEVEL_ATTENTION) - 1
-    for level, attention in enumerate(UNET_LEVEL_ATTENTION):
-        for _ in range(UNET_RES_BLOCKS):
-            yield from _unet_resblock(f"{p}input_blocks.{block}.0", ch, ch)
+    last_level = len(layout.channel_mult) - 1
+    for level, (mult, attention) in enumerate(zip(layout.channel_mult, layout.level_attention)):
+        for _ in range(layout.res_blocks):
+            yield from _unet_resblock(f"{p}input_blocks.{block}.0", ch, mult * UNET_CHANNELS)
+            ch = mult * UNET_CHANNELS
             if attention:
                 yield from _unet_transformer(f"{p}input_blocks.{block}.1", ch)
-            block, skips = block + 1, skips + 1
+            skips.append(ch)
+            block += 1
         if level != last_level:
             yield from _conv(f"{p}input_blocks.{block}.0.op", ch, ch, 3)
-            block, skips = block + 1, skips + 1
+            skips.append(ch)
+            block += 1
+    if layout.middle_block:
+        yield from _unet_resblock(f"{p}middle_block.0", ch, ch)
+        yield from _unet_transformer(f"{p}middle_block.1", ch)
+        yield from _unet_resblock(f"{p}middle_block.2", ch, ch)
     block = 0
-    for level in reversed(range(len(UNET_LEVEL_ATTENTION))):
-        for i in range(UNET_RES_BLOCKS + 1):
-            # Input: the running features plus one skip, both `ch` wide.
-            yield from _unet_resblock(f"{p}output_blocks.{block}.0", 2 * ch, ch)
-            if level != 0 and i == UNET_RES_BLOCKS:
-                yield from _conv(f"{p}output_blocks.{block}.1.conv", ch, ch, 3)
-            block, skips = block + 1, skips - 1
-    if skips != 0:
+    for level in reversed(range(len(layout.channel_mult))):
+        width = layout.channel_mult[level] * UNET_CHANNELS
+        attention = layout.output_attention and layout.level_attention[level]
+        for i in range(layout.res_blocks + 1):
+            # Input: the running features plus one skip connection.
+            yield from _unet_resblock(f"{p}output_blocks.{block}.0", ch + skips.pop(), width)
+            ch = width
+            if attention:
+                yield from _unet_transformer(f"{p}output_blocks.{block}.1", ch)
+            if level != 0 and i == layout.res_blocks:
+                yield from _conv(f"{p}output_blocks.{block}.{2 if attention else 1}.conv", ch, ch, 3)
+            block += 1
+    if skips:
         raise AssertionError("UNet layout: skip connections do not pair up")
     yield from norm(f"{p}out.0", ch)
     yield from _conv(f"{p}out.2", ch, LATENT_CHANNELS, 3)
@@ -325,28 +366,33 @@ def _check_vae(vae: str) -> None:
         raise ValueError(f"vae must be one of {VAE_KINDS}, not {vae!r}")
 
 
-def checkpoint_layout(vae: VaeKind = "kl") -> list[Param]:
+def checkpoint_layout(vae: VaeKind = "kl", unet: UNetLayout = TINY_UNET) -> list[Param]:
     """Every tensor of the checkpoint, in file order."""
     _check_vae(vae)
     vae_params = _kl_params(VAE_PREFIX) if vae == "kl" else _taesd_params(VAE_PREFIX)
-    params = [*_unet_params(UNET_PREFIX), *vae_params, *_clip_params(CLIP_PREFIX)]
+    params = [*_unet_params(UNET_PREFIX, unet), *vae_params, *_clip_params(CLIP_PREFIX)]
     if len({p.name for p in params}) != len(params):
         raise AssertionError("duplicate tensor names in the tiny checkpoint layout")
     return params
 
 
-def unet_parameter_count() -> int:
+def unet_parameter_count(unet: UNetLayout = TINY_UNET) -> int:
     """Number of UNet parameters."""
-    return sum(math.prod(p.shape) for p in _unet_params(UNET_PREFIX))
+    return sum(math.prod(p.shape) for p in _unet_params(UNET_PREFIX, unet))
 
 
-def layout_hash(vae: VaeKind = "kl") -> str:
+def layout_hash(vae: VaeKind = "kl", unet: UNetLayout = TINY_UNET) -> str:
     """Short hash of layout, fills, seed and dtype; part of the cached file's name."""
+    return params_hash(checkpoint_layout(vae, unet), GENERATOR_VERSION)
+
+
+def params_hash(params: list[Param], generator_version: int) -> str:
+    """Short hash of a layout's tensors and fills, the seed, the dtype and ``generator_version``."""
     description = {
-        "generator": GENERATOR_VERSION,
+        "generator": generator_version,
         "seed": SEED,
         "dtype": str(STORE_DTYPE),
-        "params": [[p.name, list(p.shape), p.kind, p.value] for p in checkpoint_layout(vae)],
+        "params": [[p.name, list(p.shape), p.kind, p.value] for p in params],
     }
     blob = json.dumps(description, sort_keys=True, separators=(",", ":")).encode()
     return hashlib.sha256(blob).hexdigest()[:12]
@@ -364,6 +410,13 @@ def make_tensor(param: Param) -> torch.Tensor:
     """The tensor ``param`` describes, in ``STORE_DTYPE``; the same on every run."""
     if param.kind == "const":
         return torch.full(param.shape, param.value, dtype=STORE_DTYPE)
+    if param.kind == "sinusoid":  # even features sin(pos * f_i), odd ones cos(pos * f_i), f_i = base^(-2i/d)
+        positions, features = param.shape[-2:]
+        angles = torch.arange(positions, dtype=torch.float64).unsqueeze(1) * torch.pow(
+            param.value, -torch.arange(0, features, 2, dtype=torch.float64) / features)
+        table = torch.zeros(positions, features, dtype=torch.float64)
+        table[:, 0::2], table[:, 1::2] = torch.sin(angles), torch.cos(angles)
+        return table.expand(param.shape).to(STORE_DTYPE).contiguous()
     # Seeded from the tensor's name, so its values do not depend on the rest of the layout.
     name_bits = int.from_bytes(hashlib.sha256(param.name.encode()).digest()[:6], "little")
     generator = torch.Generator().manual_seed(SEED + name_bits)
@@ -372,9 +425,9 @@ def make_tensor(param: Param) -> torch.Tensor:
     return values.mul_(param.value / math.sqrt(fan_in)).to(STORE_DTYPE)
 
 
-def build_state_dict(vae: VaeKind = "kl") -> dict[str, torch.Tensor]:
+def build_state_dict(vae: VaeKind = "kl", unet: UNetLayout = TINY_UNET) -> dict[str, torch.Tensor]:
     """The checkpoint's tensors, freshly generated."""
-    return {param.name: make_tensor(param) for param in checkpoint_layout(vae)}
+    return {param.name: make_tensor(param) for param in checkpoint_layout(vae, unet)}
 
 
 def _is_complete_safetensors(path: Path) -> bool:

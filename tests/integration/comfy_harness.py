@@ -7,6 +7,7 @@ shared with the headless example runner; it is imported here by path and re-expo
 
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,10 @@ FIXTURE_PACK_DIR = HERE / "fixture_pack"
 FIXTURE_LINK_NAME = "adtest-fixture-pack"
 CHECKPOINT_NAME = "adtest-tiny-sd15.safetensors"  # the tiny checkpoint's name in the checkpoints folder
 CONTROLNET_NAME = "adtest-tiny-controlnet-sd15.safetensors"  # the tiny ControlNet's name in the controlnet folder
+# Slow tier (ADT_SLOW=1): SD1.5's full UNet and a random AnimateDiff v2 motion module (tools/motion_models.py).
+SLOW_ENV = "ADT_SLOW"
+FULL_CHECKPOINT_NAME = "adtest-full-sd15.safetensors"  # in the checkpoints folder
+MOTION_MODULE_NAME = "adtest-mm-sd15-v2.safetensors"  # in the animatediff_models folder
 
 OUR_PREFIX = "AnimateDiffDetailer_"
 OUR_DETAILER = OUR_PREFIX + "SEGSDetailerForAnimateDiff"
@@ -58,6 +63,11 @@ ADE_LINK_NAME = _headless.ADE_LINK_NAME
 IMPACT_MARKER = _headless.IMPACT_MARKER
 ADE_MARKER = _headless.ADE_MARKER
 find_pack = _headless.find_pack
+
+
+def slow_tests_enabled() -> bool:
+    """Whether the slow tests (full-size models) are asked for: ``ADT_SLOW=1``."""
+    return os.environ.get(SLOW_ENV, "").strip() == "1"
 
 
 def load_synthetic():

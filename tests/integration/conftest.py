@@ -5,7 +5,8 @@ every test here is skipped with one reason. ComfyUI is imported only inside the 
 fixture, so collection never needs it. One ComfyUI is booted per pytest session, with this
 repository, the fixture pack and (when installed in ``$COMFYUI_PATH/custom_nodes``) Impact
 Pack and AnimateDiff-Evolved; the tiny checkpoint, the tiny ControlNet and the tiny video models
-(Wan 2.1 T2V and VACE diffusion models, Wan 2.1 and LTX-Video VAEs) are in its model folders.
+(Wan 2.1 T2V and VACE diffusion models, Wan 2.1 and LTX-Video VAEs) are in its model folders
+(with ``ADT_SLOW=1`` also a full-size SD1.5 checkpoint and an AnimateDiff motion module).
 """
 
 from __future__ import annotations
@@ -23,12 +24,15 @@ from comfy_harness import (
     ADE_MARKER,
     FIXTURE_LINK_NAME,
     FIXTURE_PACK_DIR,
+    FULL_CHECKPOINT_NAME,
     IMPACT_LINK_NAME,
     IMPACT_MARKER,
+    MOTION_MODULE_NAME,
     PACK_LINK_NAME,
     REPO_ROOT,
     ComfyHarness,
     find_pack,
+    slow_tests_enabled,
 )
 
 COMFY_ENV = "COMFYUI_PATH"
@@ -154,7 +158,22 @@ def vae_dir(tmp_path_factory, tiny_video_models) -> Path:
 
 
 @pytest.fixture(scope="session")
-def comfy(comfy_root, installed_packs, checkpoints_dir, controlnet_dir, diffusion_models_dir, vae_dir,
+def slow_model_dirs(tmp_path_factory) -> dict[str, list[Path]]:
+    """With ADT_SLOW=1, model folders holding SD1.5's full-UNet checkpoint (FULL_CHECKPOINT_NAME) and
+    the random AnimateDiff v2 motion module (MOTION_MODULE_NAME); empty otherwise, nothing built."""
+    if not slow_tests_enabled():
+        return {}
+    from motion_models import ensure_motion_module, ensure_sd15_checkpoint
+
+    checkpoint = _timed_build("full SD1.5 checkpoint ready", ensure_sd15_checkpoint)
+    motion_module = _timed_build("AnimateDiff v2 motion module ready", ensure_motion_module)
+    return {"checkpoints": [_model_folder(tmp_path_factory, "checkpoints", {FULL_CHECKPOINT_NAME: checkpoint})],
+            "animatediff_models": [_model_folder(tmp_path_factory, "animatediff_models",
+                                                 {MOTION_MODULE_NAME: motion_module})]}
+
+
+@pytest.fixture(scope="session")
+def comfy(comfy_root, installed_packs, checkpoints_dir, controlnet_dir, diffusion_models_dir, vae_dir, slow_model_dirs,
           tmp_path_factory) -> ComfyHarness:
     """ComfyUI booted in this process with our pack, the fixture pack and the installed third-party packs."""
     packs = {PACK_LINK_NAME: REPO_ROOT, FIXTURE_LINK_NAME: FIXTURE_PACK_DIR}
@@ -162,9 +181,11 @@ def comfy(comfy_root, installed_packs, checkpoints_dir, controlnet_dir, diffusio
         packs[IMPACT_LINK_NAME] = installed_packs["impact"]
     if installed_packs["animatediff"] is not None:
         packs[ADE_LINK_NAME] = installed_packs["animatediff"]
-    harness = ComfyHarness(comfy_root, tmp_path_factory.mktemp("comfyui"), packs,
-                           {"checkpoints": [checkpoints_dir], "controlnet": [controlnet_dir],
-                            "diffusion_models": [diffusion_models_dir], "vae": [vae_dir]})
+    model_dirs = {"checkpoints": [checkpoints_dir], "controlnet": [controlnet_dir],
+                  "diffusion_models": [diffusion_models_dir], "vae": [vae_dir]}
+    for kind, directories in slow_model_dirs.items():
+        model_dirs[kind] = [*model_dirs.get(kind, []), *directories]
+    harness = ComfyHarness(comfy_root, tmp_path_factory.mktemp("comfyui"), packs, model_dirs)
     harness.boot()
     harness.timings = REPORT["timings"]
     REPORT["timings"].append((f"ComfyUI boot with {', '.join(sorted(packs))}", harness.boot_seconds))

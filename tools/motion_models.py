@@ -85,7 +85,7 @@ def _temporal_transformer(p: str, ch: int) -> Iterator[Param]:
         yield from norm(f"{block}.norms.{index}", ch)
     yield from linear(f"{block}.ff.net.0.proj", ch, 2 * FF_MULT * ch)  # GEGLU: value and gate
     yield from linear(f"{block}.ff.net.2", FF_MULT * ch, ch)
-    yield from norm(f"{block}.ffnorm", ch)
+    yield from norm(f"{block}.ff_norm", ch)
     yield from linear(f"{p}.proj_out", ch, ch)
 
 

@@ -165,7 +165,7 @@ class ComfySamplingBackend:
         self._done = self._total = 0
         self._sigmas: torch.Tensor | None = None  # the same for every SEG and context window
 
-    # progress and cancel
+    # context windows and chunks
 
     def context_windows(self, latent_shape: tuple[int, ...]) -> list[range]:
         """Windows of latent frames: chunks sized to memory for a model without temporal layers,
@@ -202,6 +202,8 @@ class ComfySamplingBackend:
             budget = min(budget, CPU_SAMPLING_BUDGET)
         chunk = int(max(1, min(frames, budget // max(1, per_frame))))
         return min(chunk, CHUNK_FRAMES_LIMIT) if CHUNK_FRAMES_LIMIT else chunk
+
+    # progress and cancel
 
     def begin(self, frame_count: int, sizes: list[SamplingSize]) -> None:
         """A progress bar counting every frame encoded and decoded and every sampling step of every

@@ -10,10 +10,13 @@ Server (:class:`ComfyServer`)
     folder ComfyUI knows (``custom_nodes``, ``models``, ``input``, ``output``, ``temp``,
     ``user``) into the scratch folder, so the checkout's own ``custom_nodes`` is not scanned;
     ``--database-url`` keeps the SQLite file there too. :func:`prepare_base_dir` fills it:
-    ``custom_nodes`` holds only a symlink to this repository, ``models/checkpoints`` and
-    ``models/controlnet`` hold the tiny test models under the names the example workflows
-    use, ``input`` holds the demo clip, ``user/default/comfy.settings.json`` holds frontend
-    settings that suppress first-run dialogs.
+    ``custom_nodes`` holds only a symlink to this repository, ``models/checkpoints``,
+    ``models/controlnet``, ``models/diffusion_models`` and ``models/vae`` hold the tiny test
+    models under the names the example workflows use (:func:`ensure_tiny_models`),
+    ``models/text_encoders`` holds an empty placeholder under the name of the one model file
+    no test can make (:data:`NAME_ONLY_MODELS`: umT5-XXL; the example that loads it is not
+    queued), ``input`` holds the demo clip, ``user/default/comfy.settings.json`` holds
+    frontend settings that suppress first-run dialogs.
 
 Browser (:class:`ComfyPage`)
     Playwright's sync API on a page of that server: wait for ``window.app``; load a workflow
@@ -58,7 +61,9 @@ if str(REPO_ROOT / "tools") not in sys.path:  # run as a script: the tools are i
 
 import tiny_checkpoint  # noqa: E402  (tools/)
 import tiny_controlnet  # noqa: E402
+import tiny_video_models  # noqa: E402
 import workflow_ui  # noqa: E402
+from example_workflows_spec import WAN21_MODEL, WAN21_TEXT_ENCODER, WAN21_VAE  # noqa: E402  (beside this file)
 
 log = logging.getLogger("comfy_browser")
 
@@ -217,12 +222,23 @@ def _symlink(link: Path, target: str | os.PathLike) -> None:
 # --- models, clip and the scratch base directory ------------------------------------------
 
 
-def ensure_tiny_models(cache_dir: str | os.PathLike | None = None) -> tuple[str, str]:
-    """Paths of the tiny random-weight SD1.5 checkpoint and ControlNet (built once, cached).
+# Model files the example workflows load that no test can make, as paths under ``models/``. The
+# frontend only checks that a loader's file name is in the server's list, so an empty file under
+# the name satisfies its missing-model check; it is never loaded, because the example that names
+# it is loaded and checked but not queued (``not_queued`` in example_workflows_spec.py).
+NAME_ONLY_MODELS = (f"text_encoders/{WAN21_TEXT_ENCODER}",)  # umT5-XXL: fixed at 5.7B parameters in ComfyUI
 
-    The generators live in ``tools/``.
-    """
-    return tiny_checkpoint.ensure_tiny_checkpoint(cache_dir), tiny_controlnet.ensure_tiny_controlnet(cache_dir)
+
+def ensure_tiny_models(cache_dir: str | os.PathLike | None = None) -> dict[str, str]:
+    """The tiny random-weight stand-ins for the model files the example workflows load, as
+    ``{path under models/: file}`` (built once, cached): the SD1.5 checkpoint and ControlNet,
+    the Wan 2.1 T2V diffusion model and the Wan 2.1 VAE. The generators live in ``tools/``."""
+    return {
+        f"checkpoints/{CHECKPOINT_NAME}": tiny_checkpoint.ensure_tiny_checkpoint(cache_dir),
+        f"controlnet/{CONTROLNET_NAME}": tiny_controlnet.ensure_tiny_controlnet(cache_dir),
+        f"diffusion_models/{WAN21_MODEL}": tiny_video_models.ensure_tiny_model("wan", cache_dir),
+        f"vae/{WAN21_VAE}": tiny_video_models.ensure_tiny_model("wan_vae", cache_dir),
+    }
 
 
 def write_example_clip(input_dir: str | os.PathLike) -> Path:
@@ -233,24 +249,27 @@ def write_example_clip(input_dir: str | os.PathLike) -> Path:
                                             Path(input_dir) / example_clip.CLIP_FILE_NAME)
 
 
-def prepare_base_dir(base_dir: str | os.PathLike, *, checkpoint: str | os.PathLike | None = None,
-                     controlnet: str | os.PathLike | None = None, pack_dir: str | os.PathLike = REPO_ROOT,
+def prepare_base_dir(base_dir: str | os.PathLike, *, models: dict[str, str | os.PathLike] | None = None,
+                     name_only_models: tuple[str, ...] = NAME_ONLY_MODELS, pack_dir: str | os.PathLike = REPO_ROOT,
                      settings: dict[str, Any] | None = None, write_clip: bool = True) -> Path:
     """Lay out a scratch ComfyUI base directory for ``--base-directory`` and return it.
 
-    ``custom_nodes/`` holds only ``pack_dir`` (as ``comfyui-animatediff-detailer``);
-    ``checkpoint`` and ``controlnet`` are linked under the example workflows' model names;
-    ``input/`` gets the demo clip; ``user/default/comfy.settings.json`` gets ``settings``
-    (default :data:`FRONTEND_SETTINGS`).
+    ``custom_nodes/`` holds only ``pack_dir`` (as ``comfyui-animatediff-detailer``); each file
+    of ``models`` (``{path under models/: file}``, see :func:`ensure_tiny_models`) is linked
+    under its path; each path of ``name_only_models`` gets an empty placeholder file (see
+    :data:`NAME_ONLY_MODELS`); ``input/`` gets the demo clip; ``user/default/comfy.settings.json``
+    gets ``settings`` (default :data:`FRONTEND_SETTINGS`).
     """
     base = Path(base_dir).resolve()
     for sub in ("custom_nodes", "input", "output", "temp", "user/default", "models/checkpoints", "models/controlnet"):
         (base / sub).mkdir(parents=True, exist_ok=True)
     _symlink(base / "custom_nodes" / PACK_LINK_NAME, pack_dir)
-    if checkpoint is not None:
-        _symlink(base / "models" / "checkpoints" / CHECKPOINT_NAME, checkpoint)
-    if controlnet is not None:
-        _symlink(base / "models" / "controlnet" / CONTROLNET_NAME, controlnet)
+    for name, target in (models or {}).items():
+        _symlink(base / "models" / name, target)
+    for name in name_only_models:
+        placeholder = base / "models" / name
+        placeholder.parent.mkdir(parents=True, exist_ok=True)
+        placeholder.write_bytes(b"")
     if write_clip:
         write_example_clip(base / "input")
     settings_file = base / "user" / "default" / "comfy.settings.json"
@@ -699,8 +718,7 @@ def example_server(comfy_path: str | os.PathLike, *, keep: bool = False) -> Iter
     models under the example workflows' names and the demo clip (removed afterwards unless ``keep``)."""
     base = Path(tempfile.mkdtemp(prefix="adt-comfy-"))
     try:
-        checkpoint, controlnet = ensure_tiny_models()
-        prepare_base_dir(base, checkpoint=checkpoint, controlnet=controlnet)
+        prepare_base_dir(base, models=ensure_tiny_models())
         with ComfyServer(comfy_path, base) as server:
             yield server
     finally:

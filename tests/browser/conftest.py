@@ -3,14 +3,15 @@
 The tier runs only when ``COMFYUI_PATH`` points at a ComfyUI checkout (0.29), the
 ``playwright`` package is importable and a Chromium executable is found (``$ADT_CHROMIUM``
 or a system install; playwright's browser download is never used). Otherwise every test
-here is skipped with one reason; collection needs none of them (``tools/comfy_browser.py``
-imports only the standard library).
+here is skipped with one reason; collection needs none of them (``comfy_browser.py``
+imports playwright only when it drives a browser).
 
-One ComfyUI server runs per session, as a subprocess (``tools/comfy_browser.py``), from a
-scratch base directory: only this pack in ``custom_nodes``, the tiny test checkpoint and
-ControlNet under the example workflows' model names, the demo clip in ``input``, frontend
-settings that suppress first-run dialogs. One Chromium runs per session; each test gets a
-fresh browser context and page.
+One ComfyUI server runs per session, as a subprocess (``comfy_browser.py``), from a
+scratch base directory: only this pack in ``custom_nodes``, the tiny test models (SD1.5
+checkpoint and ControlNet, Wan 2.1 T2V model and VAE) under the example workflows' model
+names, an empty placeholder under the name of the umT5-XXL text encoder (never loaded: the
+Wan 2.1 example is not queued), the demo clip in ``input``, frontend settings that suppress
+first-run dialogs. One Chromium runs per session; each test gets a fresh browser context and page.
 
 Screenshots and logs go to ``tests/browser/artifacts/`` (``$ADT_BROWSER_ARTIFACTS``
 overrides); with ``ADT_UPDATE_PREVIEWS=1`` each example's loaded-graph screenshot also
@@ -35,6 +36,8 @@ UPDATE_PREVIEWS_ENV = "ADT_UPDATE_PREVIEWS"
 
 # Timings collected during the session, printed in the terminal summary.
 TIMINGS: list[tuple[str, float]] = []
+# What a test did not do and why (e.g. an example loaded and checked but not queued), printed after the timings.
+NOTES: list[str] = []
 
 
 def comfyui_path() -> Path | None:
@@ -69,17 +72,25 @@ def pytest_collection_modifyitems(config, items):
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
-    if not TIMINGS:
+    if not TIMINGS and not NOTES:
         return
     terminalreporter.section("browser tier")
     for label, seconds in TIMINGS:
         terminalreporter.write_line(f"{seconds:7.2f}s  {label}")
+    for note in NOTES:
+        terminalreporter.write_line(f"note: {note}")
 
 
 @pytest.fixture(scope="session")
 def timings() -> list[tuple[str, float]]:
     """Append ``(label, seconds)``; printed at the end of the session."""
     return TIMINGS
+
+
+@pytest.fixture(scope="session")
+def notes() -> list[str]:
+    """Append a line; printed at the end of the session, after the timings."""
+    return NOTES
 
 
 @pytest.fixture(scope="session")
@@ -110,9 +121,10 @@ def _keep_log(server, artifacts_dir: Path) -> None:
 def comfy_server(cb, comfy_root, artifacts_dir, tmp_path_factory):
     """ComfyUI serving this pack alone from a scratch base directory; its log is copied to the artifacts."""
     started = time.perf_counter()
-    checkpoint, controlnet = cb.ensure_tiny_models()
-    TIMINGS.append(("tiny checkpoint and ControlNet ready", time.perf_counter() - started))
-    base = cb.prepare_base_dir(tmp_path_factory.mktemp("comfyui-base"), checkpoint=checkpoint, controlnet=controlnet)
+    models = cb.ensure_tiny_models()
+    TIMINGS.append(("tiny models ready (SD1.5 checkpoint, ControlNet, Wan 2.1 T2V, Wan 2.1 VAE)",
+                    time.perf_counter() - started))
+    base = cb.prepare_base_dir(tmp_path_factory.mktemp("comfyui-base"), models=models)
     server = cb.ComfyServer(comfy_root, base)
     try:
         server.start()

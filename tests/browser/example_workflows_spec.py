@@ -16,6 +16,15 @@ CHECKPOINT = "v1-5-pruned-emaonly.safetensors"
 CONTROLNET = "control_v11f1e_sd15_tile.safetensors"
 OURS = "AnimateDiffDetailer_"
 
+# Wan 2.1 text to video 1.3B: the files ComfyUI's own template loads (comfyui_workflow_templates,
+# "text_to_video_wan"), by models folder, with the download addresses it gives for them.
+_WAN21_FILES = "https://huggingface.co/Comfy-Org/Wan_2.1_ComfyUI_repackaged/resolve/main/split_files"
+WAN21_MODEL = "wan2.1_t2v_1.3B_fp16.safetensors"  # diffusion_models
+WAN21_TEXT_ENCODER = "umt5_xxl_fp8_e4m3fn_scaled.safetensors"  # text_encoders
+WAN21_VAE = "wan_2.1_vae.safetensors"  # vae
+WAN21_NOT_QUEUED = ("running it needs the real umT5-XXL text encoder (CLIPLoader type wan), which cannot be "
+                    "shrunk to a test model: the browser tier loads and checks it but does not queue it")
+
 # Impact Pack's node properties in workflows its users save (what the frontend records for a registry pack).
 IMPACT_PROPERTIES = {"cnr_id": "comfyui-impact-pack", "ver": "8.8.1"}
 # SPEC §2: the detailer's widget values in a workflow saved before noise_mask_feather existed.
@@ -41,30 +50,47 @@ class WorkflowSpec:
     saved_widget_values: dict[str, list] = field(default_factory=dict)
     # Node key -> extra node properties (e.g. the registry id of the pack that defined the node).
     properties: dict[str, dict] = field(default_factory=dict)
+    # Why the browser tier only loads and checks this example and does not queue it (None: it is queued).
+    not_queued: str | None = None
 
 
-def _source_nodes(detail_prefix: str, mask_to_segs: str, to_basic_pipe: str) -> list[NodeSpec]:
-    """Checkpoint, prompts, the demo clip, and the subject mask made with ComfyUI's own nodes."""
+def _prompt_nodes(top: int) -> list[NodeSpec]:
+    """The positive and negative prompts, in the second column from ``top`` down."""
     return [
-        NodeSpec("checkpoint", "CheckpointLoaderSimple", (40, 60), {"ckpt_name": CHECKPOINT}),
-        NodeSpec("positive", "CLIPTextEncode", (440, 40), {"text": "a detailed glowing orb, intricate texture, sharp focus"},
+        NodeSpec("positive", "CLIPTextEncode", (440, top), {"text": "a detailed glowing orb, intricate texture, sharp focus"},
                  title="Positive prompt"),
-        NodeSpec("negative", "CLIPTextEncode", (440, 280), {"text": "blurry, low quality"}, title="Negative prompt"),
-        NodeSpec("pipe", to_basic_pipe, (860, 60)),
-        NodeSpec("frames", "LoadImage", (40, 420), {"image": CLIP_FILE_NAME}, title="Load frames (animated WebP)"),
-        NodeSpec("channel", "ImageToMask", (440, 520), {"channel": MASK_CHANNEL}),
-        NodeSpec("threshold", "ThresholdMask", (440, 640), {"value": MASK_THRESHOLD}),
-        NodeSpec("segs", mask_to_segs, (860, 420), {"combined": False, "crop_factor": 3.0, "bbox_fill": False,
+        NodeSpec("negative", "CLIPTextEncode", (440, top + 240), {"text": "blurry, low quality"}, title="Negative prompt"),
+    ]
+
+
+def _clip_and_mask_nodes(mask_to_segs: str, top: int) -> list[NodeSpec]:
+    """The demo clip and the subject mask made with ComfyUI's own nodes, then SEGS, from ``top`` down."""
+    return [
+        NodeSpec("frames", "LoadImage", (40, top), {"image": CLIP_FILE_NAME}, title="Load frames (animated WebP)"),
+        NodeSpec("channel", "ImageToMask", (440, top + 100), {"channel": MASK_CHANNEL}),
+        NodeSpec("threshold", "ThresholdMask", (440, top + 220), {"value": MASK_THRESHOLD}),
+        NodeSpec("segs", mask_to_segs, (860, top), {"combined": False, "crop_factor": 3.0, "bbox_fill": False,
                                                     "drop_size": 10, "contour_fill": True}),
     ]
 
 
-_SOURCE_LINKS = [
-    ("checkpoint", 0, "pipe", "model"), ("checkpoint", 1, "pipe", "clip"), ("checkpoint", 2, "pipe", "vae"),
-    ("checkpoint", 1, "positive", "clip"), ("checkpoint", 1, "negative", "clip"),
-    ("positive", 0, "pipe", "positive"), ("negative", 0, "pipe", "negative"),
-    ("frames", 0, "channel", "image"), ("channel", 0, "threshold", "mask"), ("threshold", 0, "segs", "mask"),
-]
+def _source_nodes(detail_prefix: str, mask_to_segs: str, to_basic_pipe: str) -> list[NodeSpec]:
+    """Checkpoint, prompts, the demo clip, and the subject mask made with ComfyUI's own nodes."""
+    return ([NodeSpec("checkpoint", "CheckpointLoaderSimple", (40, 60), {"ckpt_name": CHECKPOINT})] + _prompt_nodes(40)
+            + [NodeSpec("pipe", to_basic_pipe, (860, 60))] + _clip_and_mask_nodes(mask_to_segs, 420))
+
+
+def _pipe_links(model: tuple[str, int], clip: tuple[str, int], vae: tuple[str, int]) -> list[tuple[str, int, str, str]]:
+    """Model, CLIP and VAE (node key, output slot) into the pipe, the CLIP into both prompts, the prompts into the pipe."""
+    return [
+        (*model, "pipe", "model"), (*clip, "pipe", "clip"), (*vae, "pipe", "vae"),
+        (*clip, "positive", "clip"), (*clip, "negative", "clip"),
+        ("positive", 0, "pipe", "positive"), ("negative", 0, "pipe", "negative"),
+    ]
+
+
+_CLIP_AND_MASK_LINKS = [("frames", 0, "channel", "image"), ("channel", 0, "threshold", "mask"), ("threshold", 0, "segs", "mask")]
+_SOURCE_LINKS = _pipe_links(("checkpoint", 0), ("checkpoint", 1), ("checkpoint", 2)) + _CLIP_AND_MASK_LINKS
 
 _OUR_DETAILER_WIDGETS = {
     "guide_size": 256, "guide_size_for": True, "max_size": 512, "seed": 20241125, "control_after_generate": "fixed",
@@ -73,15 +99,19 @@ _OUR_DETAILER_WIDGETS = {
 }
 
 
-def _detail_and_paste(detailer: str, paste: str, segs_from: str) -> tuple[list[NodeSpec], list]:
+def _detail_and_paste(detailer: str, paste: str, segs_from: str, widgets: dict[str, Any] | None = None,
+                      output: NodeSpec | None = None) -> tuple[list[NodeSpec], list]:
+    """The detailer (``widgets``, default ours), the paste, and ``output`` (default Save Image),
+    whose ``images`` input takes the pasted frames."""
+    output = output or NodeSpec("save", "SaveImage", (2060, 60), {"filename_prefix": "animatediff_detailer/detailed"})
     nodes = [
-        NodeSpec("detailer", detailer, (1280, 60), dict(_OUR_DETAILER_WIDGETS)),
+        NodeSpec("detailer", detailer, (1280, 60), dict(widgets or _OUR_DETAILER_WIDGETS)),
         NodeSpec("paste", paste, (1700, 60), {"feather": 5, "alpha": 255}),
-        NodeSpec("save", "SaveImage", (2060, 60), {"filename_prefix": "animatediff_detailer/detailed"}),
+        output,
     ]
     links = [
         ("frames", 0, "detailer", "image_frames"), (segs_from, 0, "detailer", "segs"), ("pipe", 0, "detailer", "basic_pipe"),
-        ("frames", 0, "paste", "image"), ("detailer", 0, "paste", "segs"), ("paste", 0, "save", "images"),
+        ("frames", 0, "paste", "image"), ("detailer", 0, "paste", "segs"), ("paste", 0, output.key, "images"),
     ]
     return nodes, links
 
@@ -129,7 +159,49 @@ def impact_shared_video_detailer() -> WorkflowSpec:
     )
 
 
-EXAMPLES = (video_detailer, video_detailer_controlnet, impact_shared_video_detailer)
+# Sampling as ComfyUI's Wan 2.1 template samples (cfg 6, uni_pc, simple; 20 steps instead of its 30), the
+# crop sized for Wan's 480p-832 px range (sampling sizes are rounded to multiples of 16 px).
+_WAN21_DETAILER_WIDGETS = dict(_OUR_DETAILER_WIDGETS, guide_size=512, max_size=832, steps=20, cfg=6.0,
+                               sampler_name="uni_pc", scheduler="simple", denoise=0.5)
+
+
+def _wan21_download(directory: str, name: str) -> dict:
+    """The node property ComfyUI's templates carry so the frontend can offer a missing file's download."""
+    return {"models": [{"name": name, "url": f"{_WAN21_FILES}/{directory}/{name}?download=true", "directory": directory}]}
+
+
+def video_detailer_wan21() -> WorkflowSpec:
+    """(d) A native video model: Wan 2.1 T2V 1.3B loaded as ComfyUI's template loads it; each SEG's crops
+    are encoded as one video latent. Saved as a video (Create Video at Wan's 16 fps, Save Video)."""
+    output = NodeSpec("video", "CreateVideo", (2060, 60), {"fps": 16.0})
+    detail_nodes, detail_links = _detail_and_paste(OURS + "SEGSDetailerForAnimateDiff", OURS + "SEGSPaste", "segs",
+                                                   _WAN21_DETAILER_WIDGETS, output)
+    nodes = [
+        NodeSpec("unet", "UNETLoader", (40, 60), {"unet_name": WAN21_MODEL, "weight_dtype": "default"}),
+        NodeSpec("text_encoder", "CLIPLoader", (40, 220), {"clip_name": WAN21_TEXT_ENCODER, "type": "wan"}),
+        NodeSpec("vae", "VAELoader", (40, 400), {"vae_name": WAN21_VAE}),
+        NodeSpec("shift", "ModelSamplingSD3", (440, 40), {"shift": 8.0}),
+        *_prompt_nodes(160),
+        NodeSpec("pipe", OURS + "ToBasicPipe", (860, 60)),
+        *_clip_and_mask_nodes(OURS + "MaskToSEGS", 540),
+        *detail_nodes,
+        NodeSpec("save", "SaveVideo", (2400, 60), {"filename_prefix": "animatediff_detailer/wan21_detailed",
+                                                   "format": "auto", "codec": "auto"}),
+    ]
+    links = ([("unet", 0, "shift", "model")] + _pipe_links(("shift", 0), ("text_encoder", 0), ("vae", 0))
+             + _CLIP_AND_MASK_LINKS + detail_links + [("video", 0, "save", "video")])
+    return WorkflowSpec(
+        "video_detailer_wan21",
+        "Detail a moving subject with Wan 2.1 (a native video model): each SEG's crops are sampled as one video latent.",
+        nodes, links,
+        properties={"unet": _wan21_download("diffusion_models", WAN21_MODEL),
+                    "text_encoder": _wan21_download("text_encoders", WAN21_TEXT_ENCODER),
+                    "vae": _wan21_download("vae", WAN21_VAE)},
+        not_queued=WAN21_NOT_QUEUED,
+    )
+
+
+EXAMPLES = (video_detailer, video_detailer_controlnet, impact_shared_video_detailer, video_detailer_wan21)
 
 
 def all_specs() -> list[WorkflowSpec]:

@@ -9,7 +9,7 @@ widget values Impact Pack had before ``noise_mask_feather``.
 Needs a running ComfyUI with this pack (``--url``), or ``COMFYUI_PATH`` to start one, and
 Chromium with playwright (see tests/browser). Run with the ComfyUI environment's python:
 
-    COMFYUI_PATH=~/ComfyUI python tests/browser/make_example_workflows.py
+    COMFYUI_PATH=~/ComfyUI python tests/browser/make_example_workflows.py [--only video_detailer_wan21 ...]
 """
 
 from __future__ import annotations
@@ -113,12 +113,16 @@ def write_workflow(workflow: dict, path: Path) -> None:
     path.write_text(json.dumps(workflow, indent=2) + "\n", encoding="utf-8")
 
 
-def build_all(page, out_dir: Path = EXAMPLES_DIR) -> list[Path]:
-    """Build every example in an open frontend page (``comfy_browser.ComfyPage``) and write the
-    files; returns their paths."""
+def build_all(page, out_dir: Path = EXAMPLES_DIR, only: list[str] | None = None) -> list[Path]:
+    """Build every example (or those named in ``only``) in an open frontend page
+    (``comfy_browser.ComfyPage``) and write the files; returns their paths."""
+    specs = [spec for spec in all_specs() if not only or spec.name in only]
+    unknown = sorted(set(only or ()) - {spec.name for spec in specs})
+    if unknown:
+        raise ValueError(f"no example named {', '.join(unknown)}; known: {', '.join(s.name for s in all_specs())}")
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
-    for spec in all_specs():
+    for spec in specs:
         result = page.page.evaluate(BUILD_GRAPH_JS, spec_payload(spec))
         workflow = as_older_save(result["workflow"], result["ids"], spec)
         workflow.setdefault("extra", {})["info"] = {"description": spec.description}
@@ -133,6 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--url", help="a running ComfyUI with this pack (default: start one from COMFYUI_PATH)")
     parser.add_argument("--out", type=Path, default=EXAMPLES_DIR, help="where to write the workflows")
+    parser.add_argument("--only", nargs="+", metavar="NAME", help="build only these examples (file stems)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
 
@@ -140,13 +145,13 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.url:
         with comfy_browser.open_frontend(args.url) as page:
-            build_all(page, args.out)
+            build_all(page, args.out, args.only)
         return 0
     comfy_path = os.environ.get("COMFYUI_PATH")
     if not comfy_path:
         parser.error("give --url of a running ComfyUI with this pack, or set COMFYUI_PATH")
     with comfy_browser.example_server(comfy_path) as server, comfy_browser.open_frontend(server.url) as page:
-        build_all(page, args.out)
+        build_all(page, args.out, args.only)
     return 0
 
 

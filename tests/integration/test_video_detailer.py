@@ -4,20 +4,27 @@ Graphs of ComfyUI's ``UNETLoader`` (the tiny Wan 2.1 T2V or VACE model) and ``VA
 tiny Wan 2.1 VAE), the fixture pack's text conditioning (umT5-XXL cannot be shrunk), a clip and
 its subject mask -> MaskToSEGS -> our detailer -> our paste. Each SEG's crop stack is one video:
 the sampler sees one 5-D latent per SEG whose latent frame count follows the VAE's rule (frames
-padded to ``4n + 1``), and the SEG comes back with the clip's own frame count.
+padded to ``4n + 1``), and the SEG comes back with the clip's own frame count. The Wan 2.1 example
+workflow (``example_workflows/video_detailer_wan21.json``, which the browser tier only loads) runs
+here with the tiny models in its loaders and the fixture's conditioning in place of its prompts.
 """
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 
+import example_clip  # tools/
+import workflow_ui
 from comfy_harness import (
     CHECKPOINT_NAME,
     OUR_DETAILER,
     OUR_MASK_TO_SEGS,
     OUR_PASTE,
     OUR_TO_BASIC_PIPE,
+    REPO_ROOT,
     ClipSettings,
     DetailSettings,
     Graph,
@@ -28,6 +35,7 @@ from pipelines import Pipeline, Recorded, run_recorded
 
 OUT = Graph.out
 SIZE = 64  # frames of 64x64: crops sampled at up to 64 px, latents of up to 8 cells
+WAN21_EXAMPLE = REPO_ROOT / "example_workflows" / "video_detailer_wan21.json"
 
 
 def latent_frames(frames: int) -> int:
@@ -246,3 +254,46 @@ def test_companion_nodes_work_on_refined_wan_segs(comfy, video_model_names):
     frames = recorded.result.output(each, 0)
     assert frames.shape == recorded.frames().shape
     assert torch.equal(frames, recorded.output("paste")), "detail-and-paste equals detailer + paste (same seed)"
+
+
+def wan21_example_with_tiny_models(comfy, names: dict[str, str]) -> dict:
+    """``example_workflows/video_detailer_wan21.json`` as the frontend queues it (API format), with the
+    tiny Wan 2.1 model and VAE in its loaders and, for the umT5-XXL text encoder that cannot be
+    shrunk, the fixture's seeded 4096-wide conditioning in place of its two prompts (the pipe's clip
+    slot takes the tiny checkpoint's CLIP). Everything else (the detailer's settings, the paste, the
+    video save) is the example's own."""
+    prompt = workflow_ui.to_api_prompt(json.loads(WAN21_EXAMPLE.read_text()),
+                                       workflow_ui.node_definitions(comfy.nodes.NODE_CLASS_MAPPINGS))
+    by_type = {}
+    for node_id, node in prompt.items():
+        by_type.setdefault(node["class_type"], []).append(node_id)
+    (unet,), (vae,), (text_encoder,) = by_type["UNETLoader"], by_type["VAELoader"], by_type["CLIPLoader"]
+    prompt[unet]["inputs"]["unet_name"] = names["wan"]
+    prompt[vae]["inputs"]["vae_name"] = names["wan_vae"]
+    prompt[text_encoder] = {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": CHECKPOINT_NAME}}
+    for seed, node_id in enumerate(by_type["CLIPTextEncode"], start=1):
+        prompt[node_id] = {"class_type": "TestTextConditioning",
+                           "inputs": {"seed": seed, "tokens": 8, "dim": 4096, "scale": 0.1}}
+    (pipe,) = by_type[OUR_TO_BASIC_PIPE]
+    prompt[pipe]["inputs"]["clip"] = [text_encoder, 1]
+    return prompt
+
+
+def test_the_wan21_example_runs_with_tiny_models_in_place_of_the_real_ones(comfy, video_model_names, report):
+    """The example's own graph and settings (uni_pc, simple, 20 steps, guide_size 512, max_size 832,
+    tracked crop, paste, Create Video + Save Video) run to a saved video through ComfyUI's engine on
+    the demo clip; pixels outside the SEGS' masks are unchanged."""
+    clip = example_clip.make_example_clip()
+    example_clip.write_animated_webp(clip, comfy.work_dir / "input" / example_clip.CLIP_FILE_NAME)
+    prompt = wan21_example_with_tiny_models(comfy, video_model_names)
+    result = comfy.run(prompt, label="Wan 2.1 example with the tiny models")
+
+    ids = {node["class_type"]: node_id for node_id, node in prompt.items()}
+    frames, pasted = result.output(ids["LoadImage"]), result.output(ids[OUR_PASTE])
+    assert pasted.shape == frames.shape == (clip.shape[0], clip.shape[1], clip.shape[2], 3)
+    outside = seg_union_masks(result.output(ids[OUR_DETAILER]), *pasted.shape[:3]) == 0
+    assert torch.equal(pasted[outside], frames[outside]), "pixels outside every mask changed"
+    assert not torch.equal(pasted, frames), "nothing was detailed"
+    video_files = sorted(path.name for path in comfy.output_dir.rglob("wan21_detailed_*"))
+    assert video_files, f"Save Video wrote nothing to {comfy.output_dir}"
+    report["measurements"].append(f"Wan 2.1 example, tiny models: {result.seconds:.1f}s, saved {video_files}")

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 import torch
 
 from .components import component_labels, fill_holes, label_components
-from .geometry import Rect, expand_region
-from .masks import unit_mask_values
+from .geometry import expand_region
+from .masks import nonzero_bbox, unit_mask_values
 from .segs import SEG
 
 
@@ -32,22 +32,11 @@ class MaskToSegsOptions:
     threshold: float = 0.0
 
 
-def _bbox(mask: torch.Tensor) -> Rect | None:
-    """End-exclusive bbox of the nonzero pixels of a ``[..., H, W]`` mask (any frame)."""
-    if mask.ndim > 2:
-        mask = mask.reshape(-1, *mask.shape[-2:]).any(dim=0)
-    rows = torch.nonzero(mask.any(dim=1)).flatten()
-    cols = torch.nonzero(mask.any(dim=0)).flatten()
-    if rows.numel() == 0:
-        return None
-    return int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1
-
-
 def _fill_boxes(region_masks: torch.Tensor, selector: torch.Tensor) -> torch.Tensor:
     """Set each frame's bbox of ``selector`` to 1 in ``region_masks`` (both ``[F, h, w]``)."""
     filled = region_masks.clone()
     for frame, frame_selector in enumerate(selector):
-        box = _bbox(frame_selector)
+        box = nonzero_bbox(frame_selector)
         if box is not None:
             x1, y1, x2, y2 = box
             filled[frame, y1:y2, x1:x2] = 1.0
@@ -80,7 +69,7 @@ def masks_to_segs(masks: torch.Tensor, options: MaskToSegsOptions) -> tuple[tupl
 
     items = []
     for group in groups:
-        bbox = _bbox(group)
+        bbox = nonzero_bbox(group)
         x1, y1, x2, y2 = bbox
         if not options.combined and (x2 - x1 <= options.drop_size or y2 - y1 <= options.drop_size):
             continue

@@ -7,6 +7,8 @@ import logging
 import torch
 import torch.nn.functional as F
 
+from .geometry import Rect
+
 log = logging.getLogger(__name__)
 
 EIGHT_BIT_MAX = 255.0
@@ -34,6 +36,18 @@ def unit_mask_values(masks: torch.Tensor, what: str = "mask") -> torch.Tensor:
     return masks / EIGHT_BIT_MAX
 
 
+def nonzero_bbox(mask: torch.Tensor) -> Rect | None:
+    """End-exclusive bbox ``(x1, y1, x2, y2)`` of the nonzero pixels of a ``[..., H, W]`` mask (over
+    all its frames); None when it is empty."""
+    if mask.ndim > 2:
+        mask = mask.reshape(-1, *mask.shape[-2:]).any(dim=0)
+    rows = torch.nonzero(mask.any(dim=1)).flatten()
+    cols = torch.nonzero(mask.any(dim=0)).flatten()
+    if rows.numel() == 0:
+        return None
+    return int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1
+
+
 def gaussian_kernel(sigma: float, radius: int) -> torch.Tensor:
     """1-D Gaussian float32 ``[2 * radius + 1]`` of standard deviation ``sigma`` (same units as
     ``radius``: pixels or frames), summing to one."""
@@ -59,6 +73,23 @@ def feather_masks(masks: torch.Tensor, feather: int) -> torch.Tensor:
     x = F.pad(x, (0, 0, radius, radius), mode="replicate")
     x = F.conv2d(x, kernel.view(1, 1, -1, 1))
     return x.squeeze(1).clamp_(0.0, 1.0)
+
+
+def morph_masks(masks: torch.Tensor, kernel: int) -> torch.Tensor:
+    """Grow (``kernel`` > 0) or shrink (``kernel`` < 0) masks ``[F, h, w]`` with a square of
+    ``|kernel|`` pixels, centred as OpenCV centres it, so ``kernel`` means what Impact's
+    ``dilation`` means. A shrink never eats in from the crop's edges (a mask touching the edge
+    continues beyond it). 0 returns the masks unchanged. The square is applied as a row and a
+    column pass."""
+    size = abs(int(kernel))
+    if size <= 1 or masks.numel() == 0:
+        return masks
+    before, after = size // 2, size - 1 - size // 2
+    sign = 1.0 if kernel > 0 else -1.0  # a shrink is a grow of the negated mask, outside counting as inside
+    x = masks.unsqueeze(1) * sign
+    x = F.max_pool2d(F.pad(x, (before, after, 0, 0), value=min(0.0, sign)), (1, size), stride=1)
+    x = F.max_pool2d(F.pad(x, (0, 0, before, after), value=min(0.0, sign)), (size, 1), stride=1)
+    return x.squeeze(1) * sign
 
 
 def resize_masks(masks: torch.Tensor, height: int, width: int) -> torch.Tensor:

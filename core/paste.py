@@ -7,6 +7,7 @@ from typing import Any
 
 import torch
 
+from .colour import ColourMatch, match_colours
 from .images import check_frames, crop_frames, resize_frames
 from .frames import per_frame
 from .masks import feather_masks
@@ -30,15 +31,17 @@ def inner_feather(masks: torch.Tensor, feather: int) -> torch.Tensor:
 
 
 def paste_segs(
-    frames: torch.Tensor, segs: Any, feather: int, alpha: int = 255, ref_frames: torch.Tensor | None = None
+    frames: torch.Tensor, segs: Any, feather: int, alpha: int = 255, ref_frames: torch.Tensor | None = None,
+    colour_match: ColourMatch | None = None,
 ) -> torch.Tensor:
     """Blend each SEG's ``cropped_image`` into ``frames`` (IMAGE ``[F, H, W, 3]``) through its mask.
 
     Masks are per frame (or one for all frames), feathered inwards by ``feather`` pixels
     and scaled by ``alpha`` / 255. With ``ref_frames`` the pixels come from those frames
-    instead of the SEGs' images. SEGS made for another size are rescaled. Pixels outside
-    every mask are returned bit for bit unchanged (half-precision frames are widened to
-    float32 exactly). Returns a new float32 tensor.
+    instead of the SEGs' images. With ``colour_match`` each SEG's pixels first take the colour
+    statistics of the frames around its mask edge (:func:`.colour.match_colours`). SEGS made for
+    another size are rescaled. Pixels outside every mask are returned bit for bit unchanged
+    (half-precision frames are widened to float32 exactly). Returns a new float32 tensor.
     """
     frames = check_frames(frames, "image")
     frame_count, height, width = frames.shape[:3]
@@ -58,8 +61,11 @@ def paste_segs(
             source = per_frame(resize_frames(image[..., :3], y2 - y1, x2 - x1), frame_count, f"{item.name} cropped_image",
                                "image", PASTE_FIX)
         masks = per_frame(inner_feather(item.mask, feather), frame_count, f"{item.name} cropped_mask", "image", PASTE_FIX)
-        weight = (masks * strength).unsqueeze(-1).to(out.dtype)
         region = out[:, y1:y2, x1:x2, :]
+        if colour_match is not None:
+            edges = per_frame(item.mask, frame_count, f"{item.name} cropped_mask", "image", PASTE_FIX)
+            source = match_colours(source.to(torch.float32), region, edges, colour_match)
+        weight = (masks * strength).unsqueeze(-1).to(out.dtype)
         blended = torch.lerp(region, source.to(out.device, out.dtype), weight.to(out.device))
         out[:, y1:y2, x1:x2, :] = torch.where(weight > 0, blended, region)
     return out

@@ -26,8 +26,9 @@ from .segs_nodes import (
     MaskToSEGSForVideo,
     SEGSPasteForVideo,
     ToBasicPipe,
+    TrackSEGSForVideo,
 )
-from .registry import NodeEntry, build_mappings, impact_fallbacks, impact_pack_installed
+from .registry import NodeEntry, build_mappings, impact_alias_values, impact_fallbacks, impact_pack_installed
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +56,7 @@ NODE_ENTRIES = [
         impact_id="MaskToSEGS_for_AnimateDiff",
         impact_class=ImpactMaskToSEGSForAnimateDiff,
     ),
+    NodeEntry("TrackSEGS", TrackSEGSForVideo, "Track SEGS over video (detections to subject tracks)"),
     NodeEntry("SEGSPaste", SEGSPasteForVideo, "SEGS Paste for video", impact_id="SEGSPaste", impact_class=ImpactSEGSPaste),
     NodeEntry("ToBasicPipe", ToBasicPipe, "To Basic Pipe", impact_id="ToBasicPipe", impact_class=ImpactToBasicPipe),
     NodeEntry("FromBasicPipe", FromBasicPipe, "From Basic Pipe", impact_id="FromBasicPipe", impact_class=ImpactFromBasicPipe),
@@ -74,4 +76,5 @@ if IMPACT_PACK_INSTALLED:
         impact_fallbacks(NODE_ENTRIES),
         {entry.impact_id: list((entry.impact_class or entry.node_class).INPUT_TYPES()["required"])
          for entry in NODE_ENTRIES if entry.impact_id},
+        impact_alias_values(NODE_ENTRIES),
     )

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Container, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 PACK_CATEGORY = "AnimateDiff Detailer"  # menu category of our own nodes
 ID_PREFIX = "AnimateDiffDetailer_"
@@ -69,17 +70,39 @@ def impact_fallbacks(entries: Iterable[NodeEntry]) -> dict[str, str]:
     return {entry.impact_id: ID_PREFIX + entry.short_name for entry in entries if entry.impact_id}
 
 
-def redirect_missing_nodes(prompt: dict, fallbacks: dict[str, str], registered: Container[str]) -> list[str]:
+def impact_alias_values(entries: Iterable[NodeEntry]) -> dict[str, dict[str, Any]]:
+    """Impact id -> our optional inputs whose default differs under Impact's id (crop_mode union,
+    color_match off, ...): given to a prompt redirected to our node, it behaves as the alias would."""
+    values: dict[str, dict[str, Any]] = {}
+    for entry in entries:
+        if not entry.impact_id or entry.impact_class is None:
+            continue
+        ours = entry.node_class.INPUT_TYPES().get("optional", {})
+        alias = entry.impact_class.INPUT_TYPES().get("optional", {})
+        differing = {name: spec[1]["default"] for name, spec in alias.items()
+                     if name in ours and len(spec) > 1 and "default" in spec[1]
+                     and ours[name][1].get("default") != spec[1]["default"]}
+        if differing:
+            values[entry.impact_id] = differing
+    return values
+
+
+def redirect_missing_nodes(prompt: dict, fallbacks: dict[str, str], registered: Container[str],
+                           alias_values: dict[str, dict[str, Any]] | None = None) -> list[str]:
     """Point nodes of an API prompt whose Impact id is not registered at our node, in place.
 
     For the case Impact Pack is installed (so we leave its ids alone) but failed to load:
     its ids are then missing and a saved Impact workflow would not run. Our nodes take
-    Impact's inputs under the same names, so every input is kept. Returns the node ids changed.
+    Impact's inputs under the same names, so every input is kept; inputs of ours the prompt
+    lacks take the values ``alias_values`` gives for that Impact id (what our node does under
+    Impact's id). Returns the node ids changed.
     """
     changed = []
     for node_id, node in prompt.items():
         class_type = node.get("class_type") if isinstance(node, dict) else None
         if class_type in fallbacks and class_type not in registered and fallbacks[class_type] in registered:
             node["class_type"] = fallbacks[class_type]
+            for name, value in (alias_values or {}).get(class_type, {}).items():
+                node.setdefault("inputs", {}).setdefault(name, value)
             changed.append(node_id)
     return changed

@@ -1,4 +1,4 @@
-"""SEGS nodes a video workflow needs: masks to SEGS, paste, pipes, ControlNet, filters, preview."""
+"""SEGS nodes a video workflow needs: masks to SEGS, subject tracks, paste, pipes, ControlNet, filters, preview."""
 
 from __future__ import annotations
 
@@ -6,12 +6,18 @@ from typing import Any
 
 import torch
 
+from ..core.colour import ColourMatch
+from ..core.frames import per_frame
+from ..core.images import check_frames
 from ..core.mask_segs import MaskToSegsOptions, masks_to_segs
+from ..core.masks import resize_masks, unit_mask_values
 from ..core.paste import paste_segs
+from ..core.track_segs import ORDER_BY, TrackOptions, detector_detections, mask_detections, track_segs
 from ..core.segs_ops import ORDER_KEYS, order_segs, parse_labels, preview_crops, split_by_label, split_by_size
 from .adapter.controlnet import attach_control_net
 from .adapter.environment import max_resolution
 from .adapter.inputs import unpack_basic_pipe
+from .adapter.progress import step_progress
 from .registry import PACK_CATEGORY
 
 
@@ -74,9 +80,11 @@ class SEGSPasteForVideo(SegsNode):
 
     DESCRIPTION = (
         "Blends each SEG's refined crop into the frames through its mask (per frame). The feather fades in inside "
-        "the mask, so pixels outside every mask are left exactly as they were."
+        "the mask, so pixels outside every mask are left exactly as they were. The refined crop first takes the "
+        "frame's colours around its mask edge (color_match), so no colour cast shows."
     )
     RETURN_TYPES = ("IMAGE",)
+    COLOR_MATCH_DEFAULT = True
 
     @classmethod
     def INPUT_TYPES(cls) -> dict[str, dict[str, tuple]]:
@@ -91,16 +99,108 @@ class SEGSPasteForVideo(SegsNode):
             },
             "optional": {
                 "ref_image_opt": ("IMAGE", {"tooltip": "Paste these frames' pixels instead of the SEGS' images."}),
+                "color_match": ("BOOLEAN", {"default": cls.COLOR_MATCH_DEFAULT, "label_on": "on", "label_off": "off",
+                                            "tooltip": "Give each refined crop the frame's colours before pasting (mean "
+                                                       "and spread per channel in log light, measured on a ring 4 pixels "
+                                                       "wide just outside the mask edge, smoothed over frames), so the "
+                                                       "region shows no colour cast. Pixels outside the masks are never "
+                                                       "touched."}),
+                "color_match_strength": ("FLOAT", {"default": 1.0, "min": 0.0, "max": 1.0, "step": 0.05,
+                                                   "tooltip": "How far the colours are matched: 1 fully, 0 not at all."}),
             },
         }
 
     def doit(self, image: torch.Tensor, segs: Any, feather: int, alpha: int = 255,
-             ref_image_opt: torch.Tensor | None = None) -> tuple[torch.Tensor]:
-        return (paste_segs(image, segs, feather, alpha, ref_image_opt),)
+             ref_image_opt: torch.Tensor | None = None, color_match: bool | None = None,
+             color_match_strength: float = 1.0) -> tuple[torch.Tensor]:
+        if color_match is None:
+            color_match = self.COLOR_MATCH_DEFAULT
+        matching = ColourMatch(strength=float(color_match_strength)) if color_match else None
+        return (paste_segs(image, segs, feather, alpha, ref_image_opt, matching),)
 
 
 class ImpactSEGSPaste(SEGSPasteForVideo):
     CATEGORY = "ImpactPack/Detailer"
+    COLOR_MATCH_DEFAULT = False  # Impact's SEGSPaste pastes the pixels as they are
+
+
+class TrackSEGSForVideo(SegsNode):
+    """Per-frame detections (a MASK batch or an Impact detector) linked into one SEG per subject track."""
+
+    DESCRIPTION = (
+        "Finds the subjects in every frame (connected regions of a mask batch, or an Impact Pack BBOX/SEGM detector "
+        "run on each frame) and links them over the clip into tracks: one SEG per subject, with its own mask in "
+        "every frame. Crossing subjects keep their identity (motion prediction, one-to-one matching), frames a "
+        "detector missed are filled, short tracks are dropped. Feeds the detailer's tracked crop."
+    )
+    RETURN_TYPES = ("SEGS",)
+    OUTPUT_TOOLTIPS = ("One SEG per track, labelled <label>_<n> (n = 1 for the first in order_by), with a mask per "
+                       "frame (empty where the subject is absent).",)
+
+    @classmethod
+    def INPUT_TYPES(cls) -> dict[str, dict[str, tuple]]:
+        return {
+            "required": {
+                "image_frames": ("IMAGE", {"tooltip": "The video frames [frames, height, width, 3]: the detector runs on "
+                                                      "them, and the SEGS are made for their size."}),
+                "threshold": ("FLOAT", {"default": 0.5, "min": 0.0, "max": 1.0, "step": 0.01,
+                                        "tooltip": "Detector: lowest confidence kept. Mask: pixels above this value "
+                                                   "belong to a subject."}),
+                "dilation": ("INT", {"default": 0, "min": -512, "max": 512, "step": 1,
+                                     "tooltip": "Grow (> 0) or shrink (< 0) each detection's mask by a square of this "
+                                                "many pixels, as in Impact's detector nodes."}),
+                "crop_factor": ("FLOAT", {"default": 3.0, "min": 1.0, "max": 100, "step": 0.1,
+                                          "tooltip": "Crop region size relative to the track's bbox over the clip (more "
+                                                     "context around it)."}),
+                "drop_size": ("INT", {"min": 1, "max": max_resolution(), "step": 1, "default": 10,
+                                      "tooltip": "Detections whose box is not larger than this (pixels) on both sides "
+                                                 "are ignored."}),
+                "max_gap": ("INT", {"default": 4, "min": 0, "max": 1000, "step": 1,
+                                    "tooltip": "A track may miss this many frames in a row and go on: the missed frames "
+                                               "get the box interpolated and the last mask held. Longer gaps end it."}),
+                "min_track_length": ("INT", {"default": 3, "min": 1, "max": 100000, "step": 1,
+                                             "tooltip": "Tracks covering fewer frames (first to last detection) are "
+                                                        "dropped: false detections seldom last."}),
+                "max_tracks": ("INT", {"default": 0, "min": 0, "max": 1000, "step": 1,
+                                       "tooltip": "Keep at most this many tracks, the first ones by order_by (0 keeps "
+                                                  "all)."}),
+                "order_by": (list(ORDER_BY), {"default": "size",
+                                              "tooltip": "Order of the SEGS (and of max_tracks): size = mean box area, "
+                                                         "confidence = mean detection confidence; largest first."}),
+                "label": ("STRING", {"default": "", "tooltip": "Base label of the tracks (empty: the detector's class, "
+                                                               "or 'subject' for a mask); track n is <label>_<n>."}),
+            },
+            "optional": {
+                "mask": ("MASK", {"tooltip": "Per-frame masks from any segmenter [frames, height, width]. Give this or "
+                                             "detector."}),
+                "detector": ("BBOX_DETECTOR,SEGM_DETECTOR",
+                             {"tooltip": "An Impact Pack detector (e.g. UltralyticsDetectorProvider's BBOX_DETECTOR "
+                                         "or SEGM_DETECTOR), run on every frame. Give this or mask."}),
+            },
+        }
+
+    def doit(self, image_frames: torch.Tensor, threshold: float, dilation: int, crop_factor: float, drop_size: int,
+             max_gap: int, min_track_length: int, max_tracks: int, order_by: str, label: str = "",
+             mask: torch.Tensor | None = None, detector: Any = None) -> tuple[Any]:
+        frames = check_frames(image_frames, "image_frames")
+        frame_count, height, width = frames.shape[:3]
+        options = TrackOptions(max_gap=max_gap, min_length=min_track_length, max_tracks=max_tracks, order_by=order_by,
+                               crop_factor=crop_factor, label=label or "")
+        if (mask is None) == (detector is None):
+            raise ValueError("give the tracker either a mask (a MASK batch from a segmenter) or a detector (an Impact "
+                             "BBOX_DETECTOR or SEGM_DETECTOR)" + (", not both" if mask is not None else ": neither is connected"))
+        if detector is not None:
+            detections = detector_detections(detector, frames, threshold, dilation, crop_factor, drop_size,
+                                             step_progress(frame_count))
+        else:
+            if not isinstance(mask, torch.Tensor) or mask.ndim not in (2, 3):
+                raise ValueError(f"mask must be a MASK tensor [frames, height, width], got "
+                                 f"{getattr(mask, 'shape', type(mask).__name__)}")
+            masks = unit_mask_values(mask.reshape(-1, *mask.shape[-2:]).to("cpu", torch.float32), "mask")
+            masks = per_frame(resize_masks(masks, height, width), frame_count, "mask",
+                              fix="give one mask per frame of image_frames (or one for all frames)")
+            detections = mask_detections(masks, threshold, dilation, drop_size)
+        return (track_segs(detections, height, width, options),)
 
 
 class ToBasicPipe(PipeNode):

@@ -1,14 +1,16 @@
-"""A fake sampling backend for the detail pass: no model, fully observable."""
+"""Fakes for the unit tier: a sampling backend for the detail pass (no model, fully observable) and an Impact-style detector."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
 from animatediff_detailer.core.context_windows import context_windows
-from animatediff_detailer.core.geometry import LatentLayout
+from animatediff_detailer.core.geometry import LatentLayout, expand_region
+from animatediff_detailer.core.segs import SEG
 from animatediff_detailer.nodes.adapter.controlnet import apply_seg_control
 
 
@@ -131,3 +133,35 @@ class IdentityVideoBackend(FakeVideoBackend):
     def sample(self, latent, noise, noise_mask, conditionings, seed, frames=None):
         super().sample(latent, noise, noise_mask, conditionings, seed, frames)
         return latent
+
+
+class FakeDetector:
+    """An Impact-style BBOX_DETECTOR: ``detect(image, threshold, dilation, crop_factor, drop_size)``
+    answers, call after call (one call per frame), the scripted boxes of that frame as the SEGS of
+    one image, in Impact's types: numpy float bbox, crop region a list of ints, numpy float
+    cropped_mask of the box in crop coordinates, confidence a one-element numpy array.
+
+    ``frames``: per frame a list of ``(box, confidence)``; boxes below ``threshold`` are left out.
+    Every call is recorded (image shape and dtype, the other arguments).
+    """
+
+    def __init__(self, frames: list[list[tuple[tuple[float, float, float, float], float]]], label: str = "face") -> None:
+        self.frames = frames
+        self.label = label
+        self.calls: list[dict] = []
+
+    def detect(self, image, threshold, dilation, crop_factor, drop_size=1, detailer_hook=None):
+        height, width = image.shape[1:3]
+        self.calls.append({"shape": tuple(image.shape), "dtype": image.dtype, "threshold": threshold,
+                           "dilation": dilation, "crop_factor": crop_factor, "drop_size": drop_size})
+        items = []
+        for box, confidence in self.frames[len(self.calls) - 1]:
+            if confidence < threshold:
+                continue
+            x1, y1, x2, y2 = (int(round(v)) for v in box)
+            region = expand_region((x1, y1, x2, y2), crop_factor, width, height)
+            mask = np.zeros((region[3] - region[1], region[2] - region[0]), dtype=np.float32)
+            mask[y1 - region[1] : y2 - region[1], x1 - region[0] : x2 - region[0]] = 1.0
+            items.append(SEG(None, mask, np.array([confidence], dtype=np.float32), list(region),
+                             np.array(box, dtype=np.float32), self.label, None))
+        return (height, width), items

@@ -156,3 +156,24 @@ def test_runner_places_a_video_in_the_input_folder_as_a_real_file(tmp_path):
     target = tmp_path / "input" / "clip.mp4"
     run_example.place_in_input(source, target)
     assert not target.is_symlink() and target.read_bytes() == source.read_bytes()
+
+
+def test_crossing_clip_merges_its_subjects_mid_clip_and_the_picture_shows_two_tracks():
+    import example_clip as clips
+    import track_picture
+
+    frames, masks = clips.make_crossing_clip(frames=12, width=192, height=96)
+    assert frames.shape == (12, 96, 192, 3) and masks.shape == (2, 12, 96, 192)
+    subject = frames[..., 1] / 255.0 > clips.MASK_THRESHOLD
+    assert np.array_equal(subject, masks[0] | masks[1]), "the example threshold finds exactly the two subjects"
+    overlapping = [i for i in range(12) if (masks[0, i] & masks[1, i]).any()]
+    assert overlapping and overlapping[0] > 0 and overlapping[-1] < 11
+
+    clip, tracks = track_picture.crossing_tracks(12, 192, 96)
+    assert [t.label for t in tracks] == ["subject_1", "subject_2"]
+    for track, direction in zip(tracks, (-1, 1)):  # the larger subject goes right to left
+        centres = [(float(b[0]) + float(b[2])) / 2 for b in track.boxes]
+        assert all(direction * (b - a) > 0 for a, b in zip(centres, centres[1:])), centres
+        assert not bool(track.detected[overlapping].all()), "the merged frames are filled"
+    picture = track_picture.track_strip(clip, tracks, columns=4)
+    assert picture.size == (4 * (192 + 4) - 4, 96 + 36)

@@ -174,8 +174,12 @@ def test_missing_impact_nodes_are_redirected_to_ours_with_inputs_kept():
         "3": {"class_type": "SomethingElse", "inputs": {}},
     }
     registered = {"MaskToSEGS_for_AnimateDiff", "AnimateDiffDetailer_SEGSPaste", "AnimateDiffDetailer_MaskToSEGS"}
-    assert registry.redirect_missing_nodes(prompt, fallbacks, registered) == ["1"]
+    alias_values = registry.impact_alias_values(NODE_ENTRIES)
+    assert alias_values["SEGSPaste"] == {"color_match": False}
+    assert alias_values["SEGSDetailerForAnimateDiff"] == {"crop_mode": "union", "context_length": 0}
+    assert registry.redirect_missing_nodes(prompt, fallbacks, registered, alias_values) == ["1"]
     assert prompt["1"] == {"class_type": "AnimateDiffDetailer_SEGSPaste",
-                           "inputs": {"image": ["0", 0], "segs": ["2", 0], "feather": 5, "alpha": 255}}
+                           "inputs": {"image": ["0", 0], "segs": ["2", 0], "feather": 5, "alpha": 255,
+                                      "color_match": False}}, "inputs kept, ours as under Impact's id"
     assert prompt["2"]["class_type"] == "MaskToSEGS_for_AnimateDiff", "a registered Impact node is left alone"
     assert prompt["3"]["class_type"] == "SomethingElse"

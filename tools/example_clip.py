@@ -1,4 +1,5 @@
-"""The demo clip of the example workflows: a bright textured disc crossing a dark background.
+"""The demo clips: a bright textured disc crossing a dark background (the example workflows), and
+two such subjects crossing each other (the tracker's picture).
 
 The example workflows find the subject with ComfyUI's own nodes (ImageToMask on the green
 channel, then ThresholdMask at 0.5), so the clip is made for that: every background pixel
@@ -22,10 +23,8 @@ MASK_CHANNEL = "green"
 MASK_THRESHOLD = 0.5
 
 
-def make_example_clip(frames: int = 8, width: int = 160, height: int = 128) -> np.ndarray:
-    """Frames as uint8 ``[frames, height, width, 3]``: the disc moves left to right with a small bob."""
-    if frames < 1 or width < 32 or height < 32:
-        raise ValueError(f"need frames >= 1 and a size of at least 32x32, got {frames} frames of {width}x{height}")
+def _background(width: int, height: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The dark textured background ``[height, width, 3]`` float, and the pixel grids ``ys, xs``."""
     ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
     u, v = xs / (width - 1), ys / (height - 1)
     background = np.stack([
@@ -33,18 +32,61 @@ def make_example_clip(frames: int = 8, width: int = 160, height: int = 128) -> n
         0.10 + 0.10 * v + 0.05 * np.sin(2 * math.pi * 4 * (u + v)),
         0.30 - 0.10 * u + 0.05 * np.cos(2 * math.pi * 6 * u),
     ], axis=-1)
+    return background, ys, xs
+
+
+def _disc(ys: np.ndarray, xs: np.ndarray, cx: float, cy: float, radius: float,
+          tint: tuple[float, float, float] = (0.85, 0.70, 0.35)) -> tuple[np.ndarray, np.ndarray]:
+    """A bright ringed disc: its pixels ``[height, width]`` bool and its colours ``[height, width, 3]``
+    (green always above 0.6, so the example's threshold finds it)."""
+    inside = (xs + 0.5 - cx) ** 2 + (ys + 0.5 - cy) ** 2 <= radius * radius
+    rings = 0.5 + 0.5 * np.sin(np.hypot(xs - cx, ys - cy) * 0.8)
+    red, green, blue = tint
+    colours = np.stack([red - 0.25 * rings, green + 0.25 * rings, blue + 0.30 * rings], axis=-1)
+    return inside, colours
+
+
+def _to_uint8(frame: np.ndarray) -> np.ndarray:
+    return np.clip(np.rint(frame * 255.0), 0, 255).astype(np.uint8)
+
+
+def make_example_clip(frames: int = 8, width: int = 160, height: int = 128) -> np.ndarray:
+    """Frames as uint8 ``[frames, height, width, 3]``: the disc moves left to right with a small bob."""
+    if frames < 1 or width < 32 or height < 32:
+        raise ValueError(f"need frames >= 1 and a size of at least 32x32, got {frames} frames of {width}x{height}")
+    background, ys, xs = _background(width, height)
     radius = 0.14 * min(width, height)
     out = np.empty((frames, height, width, 3), dtype=np.uint8)
     for i in range(frames):
         t = i / (frames - 1) if frames > 1 else 0.0
-        cx = (0.22 + 0.56 * t) * width
-        cy = (0.5 + 0.06 * math.sin(2 * math.pi * t)) * height
-        inside = (xs + 0.5 - cx) ** 2 + (ys + 0.5 - cy) ** 2 <= radius * radius
-        rings = 0.5 + 0.5 * np.sin(np.hypot(xs - cx, ys - cy) * 0.8)
-        subject = np.stack([0.85 - 0.25 * rings, 0.70 + 0.25 * rings, 0.35 + 0.30 * rings], axis=-1)
-        frame = np.where(inside[..., None], subject, background)
-        out[i] = np.clip(np.rint(frame * 255.0), 0, 255).astype(np.uint8)
+        inside, subject = _disc(ys, xs, (0.22 + 0.56 * t) * width, (0.5 + 0.06 * math.sin(2 * math.pi * t)) * height,
+                                radius)
+        out[i] = _to_uint8(np.where(inside[..., None], subject, background))
     return out
+
+
+def make_crossing_clip(frames: int = 12, width: int = 256, height: int = 128) -> tuple[np.ndarray, np.ndarray]:
+    """Two subjects crossing: frames uint8 ``[frames, height, width, 3]`` and each subject's pixels
+    bool ``[2, frames, height, width]``. Subject 0 (smaller, yellow) goes left to right in front;
+    subject 1 (larger, pale green) right to left behind it; their discs overlap mid-clip, so a mask
+    of the clip merges them into one region there."""
+    if frames < 2 or width < 64 or height < 32:
+        raise ValueError(f"need frames >= 2 and a size of at least 64x32, got {frames} frames of {width}x{height}")
+    background, ys, xs = _background(width, height)
+    subjects = ((0.15, 0.85, 0.50, 0.13, (0.90, 0.72, 0.20)), (0.85, 0.15, 0.56, 0.17, (0.55, 0.66, 0.55)))
+    out = np.empty((frames, height, width, 3), dtype=np.uint8)
+    masks = np.zeros((2, frames, height, width), dtype=bool)
+    for i in range(frames):
+        t = i / (frames - 1)
+        frame = background
+        for index in (1, 0):  # the one behind first
+            x_start, x_end, y, size, tint = subjects[index]
+            inside, colours = _disc(ys, xs, (x_start + (x_end - x_start) * t) * width, y * height,
+                                    size * min(width, height) * 1.4, tint)
+            frame = np.where(inside[..., None], colours, frame)
+            masks[index, i] = inside
+        out[i] = _to_uint8(frame)
+    return out, masks
 
 
 def write_animated_webp(frames: np.ndarray, path: str | Path, fps: float = 8.0) -> Path:

@@ -6,6 +6,7 @@
 * :mod:`.vae`: VAE calls in batches sized to free memory, bf16 encode, out-of-memory retries.
 * :mod:`.sampling`: the sampling backend the detail pass of :mod:`...core.enhance` drives.
 * :mod:`.controlnet`: ControlNets per SEG through ComfyUI's ControlNet objects.
+* :mod:`.progress`: progress bar and cancel for work done frame by frame outside sampling.
 
 ComfyUI is imported lazily, inside functions, so the pack and its node classes import (and
 their unit tests run) without ComfyUI; only model work needs it.

@@ -110,14 +110,17 @@ def has_own_context_windows(model: Any) -> bool:
     return getattr(getattr(params, "context_options", None), "context_length", None) is not None
 
 
-def install_impact_fallback(fallbacks: dict[str, str], required_inputs: dict[str, list[str]]) -> None:
+def install_impact_fallback(fallbacks: dict[str, str], required_inputs: dict[str, list[str]],
+                            alias_values: dict[str, dict[str, Any]] | None = None) -> None:
     """Let prompts with Impact ids run on our nodes when Impact Pack is installed but did not load.
 
     A prompt handler rewrites the missing ids before the server validates the prompt (all
-    inputs kept); ComfyUI's Node Replacement API, where it exists, also learns the
+    inputs kept, and ``alias_values`` for our inputs the prompt lacks, so the node behaves as
+    under Impact's id); ComfyUI's Node Replacement API, where it exists, also learns the
     replacements, so the frontend can offer them for missing nodes. Its server-side copy
     keeps only the inputs named in the mapping, and it fails on one that a prompt lacks, so
-    only required inputs are mapped there; the prompt handler has already done the full job.
+    only required inputs are mapped there, plus the alias values as set values; the prompt
+    handler has already done the full job.
     """
     try:
         import server
@@ -133,7 +136,7 @@ def install_impact_fallback(fallbacks: dict[str, str], required_inputs: dict[str
     def redirect(json_data: dict) -> dict:
         prompt = json_data.get("prompt") if isinstance(json_data, dict) else None
         if isinstance(prompt, dict):
-            changed = redirect_missing_nodes(prompt, fallbacks, comfy_nodes.NODE_CLASS_MAPPINGS)
+            changed = redirect_missing_nodes(prompt, fallbacks, comfy_nodes.NODE_CLASS_MAPPINGS, alias_values)
             if changed:
                 log.warning("Impact Pack nodes are missing; nodes %s run on AnimateDiff Detailer's equivalents", changed)
         return json_data
@@ -150,4 +153,5 @@ def install_impact_fallback(fallbacks: dict[str, str], required_inputs: dict[str
     for old_id, new_id in fallbacks.items():
         names = required_inputs.get(old_id, [])
         mapping = [{"new_id": name, "old_id": name} for name in names]
+        mapping += [{"new_id": name, "set_value": value} for name, value in (alias_values or {}).get(old_id, {}).items()]
         manager.register(io.NodeReplace(new_node_id=new_id, old_node_id=old_id, old_widget_ids=None, input_mapping=mapping))

@@ -128,20 +128,29 @@ def video_detailer() -> WorkflowSpec:
 
 
 def video_detailer_controlnet() -> WorkflowSpec:
-    """(b) The same with a ControlNet per SEG (tile: the crop itself is the hint) and its hints previewed."""
+    """(b) The same with the subject tracked (one SEG per subject track, from the per-frame mask), a
+    ControlNet per SEG (tile: the crop itself is the hint) and its hints previewed."""
     detail_nodes, detail_links = _detail_and_paste(OURS + "SEGSDetailerForAnimateDiff", OURS + "SEGSPaste", "cnet_segs")
-    nodes = _source_nodes(OURS, OURS + "MaskToSEGS", OURS + "ToBasicPipe") + [
-        NodeSpec("controlnet", "ControlNetLoader", (860, 700), {"control_net_name": CONTROLNET}),
+    sources = [n for n in _source_nodes(OURS, OURS + "MaskToSEGS", OURS + "ToBasicPipe") if n.key != "segs"]
+    nodes = sources + [
+        NodeSpec("tracks", OURS + "TrackSEGS", (860, 420),
+                 {"threshold": 0.5, "dilation": 0, "crop_factor": 3.0, "drop_size": 10, "max_gap": 4,
+                  "min_track_length": 3, "max_tracks": 0, "order_by": "size", "label": "orb"},
+                 title="Track SEGS (one SEG per subject)"),
+        NodeSpec("controlnet", "ControlNetLoader", (860, 800), {"control_net_name": CONTROLNET}),
         NodeSpec("cnet_segs", OURS + "ControlNetForSEGS", (1280, 640),
                  {"strength": 0.6, "start_percent": 0.0, "end_percent": 0.8}),
         NodeSpec("hints", "PreviewImage", (1700, 640), title="ControlNet hints"),
     ] + detail_nodes
-    links = _SOURCE_LINKS + [
-        ("segs", 0, "cnet_segs", "segs"), ("controlnet", 0, "cnet_segs", "control_net"),
+    source_links = [link for link in _SOURCE_LINKS if link[2] != "segs"]
+    links = source_links + [
+        ("frames", 0, "tracks", "image_frames"), ("threshold", 0, "tracks", "mask"),
+        ("tracks", 0, "cnet_segs", "segs"), ("controlnet", 0, "cnet_segs", "control_net"),
         ("detailer", 1, "hints", "images"),
     ] + detail_links
     return WorkflowSpec("video_detailer_controlnet",
-                        "Video detail with a ControlNet per SEG; the detailer's cnet_images show the hints used.",
+                        "Video detail of a tracked subject (Track SEGS) with a ControlNet per SEG; the detailer's "
+                        "cnet_images show the hints used.",
                         nodes, links)
 
 

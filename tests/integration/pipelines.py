@@ -24,6 +24,7 @@ from comfy_harness import (
     IMPACT_TO_BASIC_PIPE,
     OUR_DETAILER,
     OUR_MASK_TO_SEGS,
+    OUR_PASTE,
     OUR_TO_BASIC_PIPE,
     ClipSettings,
     DetailSettings,
@@ -77,7 +78,8 @@ def build_pipeline(comfy, *, clip: ClipSettings | None = None, detail: DetailSet
                    animatediff: str | None = None, crop_mode: str | None = None, comfy_context: int = 0,
                    detailer_extra: dict | None = None, vae_interrupt_on_encode: int | None = None,
                    vae_oom_calls: int = 0) -> Pipeline:
-    """The standard detailing graph; ``pastes`` maps a name to a paste node id (run with feather 0).
+    """The standard detailing graph; ``pastes`` maps a name to a paste node id (run with feather 0, and
+    ours with color_match off: these runs compare pastes bit for bit, the colour match has its tests).
 
     ``crop_mode`` None leaves the detailer's crop_mode input out (its default applies).
     ``animatediff``: "plain" (ADE evolved sampling) or "context" (plus ADE context windows of 4
@@ -150,7 +152,9 @@ def build_pipeline(comfy, *, clip: ClipSettings | None = None, detail: DetailSet
     ids["detailer"] = g.add(detailer, segs=out(ids["segs"]), **detailer_inputs)
     sink = {"segs": out(ids["detailer"])}
     for slot, (name, paste_node) in zip(("images", "images_b"), (pastes or {}).items()):
-        ids[name] = g.add(paste_node, image=out(ids["clip"], 0), segs=out(ids["detailer"]), feather=0, alpha=255)
+        exact = {"color_match": False} if paste_node == OUR_PASTE else {}
+        ids[name] = g.add(paste_node, image=out(ids["clip"], 0), segs=out(ids["detailer"]), feather=0, alpha=255,
+                          **exact)
         sink[slot] = out(ids[name])
     ids["sink"] = g.add("TestSink", **sink)
     used = {"segs": segs_node, "pipe": pipe_node, "detailer": detailer, **(pastes or {})}

@@ -370,7 +370,9 @@ def test_a_missing_impact_node_runs_on_ours_with_every_input_kept(comfy, monkeyp
     paste = require(comfy, OUR_PASTE, "the fallback target")
     replacement = comfy.server.node_replace_manager.get_replacement(IMPACT_PASTE)
     assert replacement and replacement[0].new_node_id == paste, "the Node Replacement API knows the fallback"
-    assert {m["new_id"] for m in replacement[0].input_mapping} == {"image", "segs", "feather", "alpha"}
+    assert {m["new_id"] for m in replacement[0].input_mapping if "old_id" in m} == {"image", "segs", "feather", "alpha"}
+    assert [m for m in replacement[0].input_mapping if "set_value" in m] == [{"new_id": "color_match", "set_value": False}], (
+        "our paste replaces Impact's as our Impact alias does: without colour match")
     monkeypatch.delitem(comfy_nodes.NODE_CLASS_MAPPINGS, IMPACT_PASTE, raising=False)
     g, out = Graph(), Graph.out
     source = g.add("TestClipSource", frames=2, width=64, height=64, seed=1)

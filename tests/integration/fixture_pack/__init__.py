@@ -15,16 +15,26 @@ for users. Nodes:
   during one of them.
 * ``TestRetype``: frames cast to another float type and a mask scaled, as other packs emit them.
 * ``TestBlankSegMasks``: the SEGS with every mask zeroed (nothing to detail).
+* ``TestFakeDetector``: a BBOX_DETECTOR whose ``detect`` finds, in a frame of the clip it was
+  given, one box per subject mask (each subject apart, even where they overlap), missing the
+  listed frames; Impact's SEGS types (numpy bbox and mask, list crop region, array confidence).
+* ``TestColourCastSegs``: SEGS whose refined crop is the frames' crop under a colour cast.
 * ``TestSink``: an output node taking anything the tests want ComfyUI to compute.
 """
 
 from __future__ import annotations
 
 import time
+from collections import namedtuple
 
 import torch
 
 from .synthetic import box_mask, make_clip
+
+# Another pack's SEG, as Impact Pack defines it (same fields and order): the fake detector hands
+# these to our tracker, as Impact's detectors do.
+SEG = namedtuple("SEG", ["cropped_image", "cropped_mask", "confidence", "crop_region", "bbox", "label",
+                         "control_net_wrapper"], defaults=[None])
 
 RECORDER_KEY = "adtest_recorder"
 
@@ -387,6 +397,110 @@ class TestBlankSegMasks:
                           for seg in items]),)
 
 
+class _FakeBoxDetector:
+    """What ``TestFakeDetector`` outputs: an object with Impact's ``detect`` signature."""
+
+    def __init__(self, frames, masks, missed, label, confidence):
+        self.frames, self.masks, self.missed = frames, masks, missed
+        self.label, self.confidence = label, confidence
+        self.calls = 0
+
+    def detect(self, image, threshold, dilation, crop_factor, drop_size=1, detailer_hook=None):
+        import numpy as np
+
+        self.calls += 1
+        matches = [i for i in range(self.frames.shape[0]) if torch.equal(self.frames[i], image[0].to(self.frames.dtype))]
+        if len(matches) != 1:
+            raise ValueError(f"TestFakeDetector was given an image that is not one frame of its clip ({len(matches)} match)")
+        frame = matches[0]
+        height, width = image.shape[1:3]
+        items = []
+        if frame in self.missed or self.confidence < threshold:
+            return (height, width), items
+        for mask in self.masks:
+            rows = torch.nonzero(mask[frame].any(dim=1)).flatten()
+            cols = torch.nonzero(mask[frame].any(dim=0)).flatten()
+            if rows.numel() == 0:
+                continue
+            x1, y1, x2, y2 = int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1
+            if x2 - x1 <= drop_size or y2 - y1 <= drop_size:
+                continue
+            half_w, half_h = (x2 - x1) * crop_factor / 2, (y2 - y1) * crop_factor / 2
+            cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+            region = [max(0, int(cx - half_w)), max(0, int(cy - half_h)), min(width, int(cx + half_w)),
+                      min(height, int(cy + half_h))]
+            box_mask = np.zeros((region[3] - region[1], region[2] - region[0]), dtype=np.float32)
+            box_mask[y1 - region[1] : y2 - region[1], x1 - region[0] : x2 - region[0]] = 1.0
+            seg = SEG(image[:, region[1] : region[3], region[0] : region[2]].numpy(), box_mask,
+                      np.array([self.confidence], dtype=np.float32), region,
+                      np.array([x1, y1, x2, y2], dtype=np.float32), self.label, None)
+            items.append(seg)
+        return (height, width), items
+
+
+class TestFakeDetector:
+    """A BBOX_DETECTOR that finds each subject of the given masks as its own box (as a real detector
+    sees two people where their masks merge), missing the frames listed in ``miss_frames``."""
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "frames": ("IMAGE",),
+                "mask": ("MASK",),
+                "miss_frames": ("STRING", {"default": ""}),
+                "label": ("STRING", {"default": "face"}),
+                "confidence": ("FLOAT", {"default": 0.9, "min": 0.0, "max": 1.0}),
+            },
+            "optional": {"mask_b": ("MASK",)},
+        }
+
+    RETURN_TYPES = ("BBOX_DETECTOR",)
+    FUNCTION = "make"
+    CATEGORY = "_adtest"
+
+    def make(self, frames, mask, miss_frames, label, confidence, mask_b=None):
+        missed = {int(v) for v in miss_frames.replace(",", " ").split()}
+        masks = [m > 0.5 for m in (mask, mask_b) if m is not None]
+        return (_FakeBoxDetector(frames, masks, missed, label, confidence),)
+
+
+class TestColourCastSegs:
+    """The SEGS with each cropped_image set to the frames' crop under a colour cast (per-channel gain,
+    then offset), as a VAE round trip or a drifting model returns a detailed region."""
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        channel = {"min": -2.0, "max": 2.0, "step": 0.01}
+        return {
+            "required": {
+                "segs": ("SEGS",),
+                "image": ("IMAGE",),
+                "gain_r": ("FLOAT", {"default": 1.08, **channel}),
+                "gain_g": ("FLOAT", {"default": 0.97, **channel}),
+                "gain_b": ("FLOAT", {"default": 0.85, **channel}),
+                "offset_r": ("FLOAT", {"default": 0.06, **channel}),
+                "offset_g": ("FLOAT", {"default": 0.01, **channel}),
+                "offset_b": ("FLOAT", {"default": -0.02, **channel}),
+            }
+        }
+
+    RETURN_TYPES = ("SEGS",)
+    FUNCTION = "cast"
+    CATEGORY = "_adtest"
+
+    def cast(self, segs, image, gain_r, gain_g, gain_b, offset_r, offset_g, offset_b):
+        gain = torch.tensor([gain_r, gain_g, gain_b])
+        offset = torch.tensor([offset_r, offset_g, offset_b])
+        header, items = segs
+        out = []
+        for seg in items:
+            x1, y1, x2, y2 = (int(v) for v in seg.crop_region)
+            crop = image[:, y1:y2, x1:x2].to(torch.float32)
+            out.append(seg._replace(cropped_image=(crop * gain + offset).clamp(0.0, 1.0)))
+        return ((header, out),)
+
+
 class TestSink:
     """Output node: makes ComfyUI compute whatever is connected; the tests read node outputs from the cache."""
 
@@ -424,6 +538,8 @@ NODE_CLASS_MAPPINGS = {
     "TestOutOfMemoryVAE": TestOutOfMemoryVAE,
     "TestRetype": TestRetype,
     "TestBlankSegMasks": TestBlankSegMasks,
+    "TestFakeDetector": TestFakeDetector,
+    "TestColourCastSegs": TestColourCastSegs,
     "TestSink": TestSink,
 }
 NODE_DISPLAY_NAME_MAPPINGS = {name: f"{name} [adtest]" for name in NODE_CLASS_MAPPINGS}

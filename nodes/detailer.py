@@ -71,7 +71,7 @@ def detailer_inputs(
             "track_smoothing": ("FLOAT", {"default": 2.0, "min": 0.0, "max": 30.0, "step": 0.5,
                                           "tooltip": "tracked mode: how many frames the window's path is smoothed over (removes detector jitter)."}),
             "context_length": ("INT", {"default": context_length_default, "min": -1, "max": 4096, "step": 1,
-                                       "tooltip": "Sample clips longer than this many frames in overlapping windows, cross-faded. 0 = all frames at once; -1 = auto: 16 when the model carries an AnimateDiff motion module, else all at once. Ignored when the model has its own context windows (AnimateDiff-Evolved context options)."}),
+                                       "tooltip": "Sample clips longer than this many frames in overlapping windows, cross-faded. 0 = no windows; -1 = auto: 16 when the model carries an AnimateDiff motion module, else none. Without windows, the frames of a model without temporal layers are sampled in chunks sized to free memory (the result does not change). Ignored when the model has its own context windows (AnimateDiff-Evolved context options, ComfyUI's Context Windows nodes). With a video model (Wan) the frames are converted to latent frames."}),
             "context_overlap": ("INT", {"default": 4, "min": 0, "max": 4095, "step": 1,
                                         "tooltip": "Frames shared by neighbouring windows, blended so no seam shows."}),
             "vae_encode_precision": (list(VAE_ENCODE_PRECISIONS), {"default": "auto",

@@ -102,7 +102,7 @@ class Timers:
     encode: float = 0.0
     decode: float = 0.0
     unet_batches: list[int] = field(default_factory=list)
-    sampled_frames: list[int] = field(default_factory=list)  # latent frames per sampling call
+    sampled_shapes: list[list[int]] = field(default_factory=list)  # the latent of every sampling call
 
 
 @contextmanager
@@ -122,7 +122,7 @@ def instrumented(model, vae, timers: Timers):
             timers.unet_batches.append(int(args["input"].shape[0]))
 
     def record_sampling(executor, noise, latent_image, *args, **kwargs):
-        timers.sampled_frames.append(int(latent_image.shape[2 if latent_image.ndim == 5 else 0]))
+        timers.sampled_shapes.append(list(latent_image.shape))
         return executor(noise, latent_image, *args, **kwargs)
 
     patched.set_model_unet_function_wrapper(unet_wrapper)
@@ -308,7 +308,7 @@ def run_point(comfy_path: str, point: Point) -> dict:
         wall = time.perf_counter() - started
     return {"wall": wall, "unet": timers.unet, "encode": timers.encode, "decode": timers.decode,
             "growth": memory.growth, "before": before, "input": clip.element_size() * clip.nelement(),
-            "output": point.frames * (x2 - x1) * (y2 - y1) * 3 * 4, "sampled_frames": timers.sampled_frames,
+            "output": point.frames * (x2 - x1) * (y2 - y1) * 3 * 4, "sampled_shapes": timers.sampled_shapes,
             "unet_batches": timers.unet_batches, "error": error}
 
 
@@ -334,7 +334,9 @@ def measure(point: Point, repeats: int = 1) -> dict:
 
 
 def _sampling_calls(result: dict) -> str:
-    frames = result["sampled_frames"]
+    """The frames of each sampling call ("3 + 3 + 2", or "2 x 16" when all alike): latent frames,
+    the time axis of a video latent ``[B, C, T, h, w]``, else its batch."""
+    frames = [shape[2] if len(shape) == 5 else shape[0] for shape in result["sampled_shapes"]]
     if not frames:
         return "none"
     return f"{len(frames)} x {max(frames)}" if len(set(frames)) == 1 else " + ".join(map(str, frames))
@@ -433,15 +435,16 @@ def wan_table(repeats: int) -> str:
     variants = [("Impact 7.10.6", "impact", {}), ("ours, Impact settings", "ours", {"crop_mode": "union",
                                                                                    "context_length": 0}),
                 ("ours, own defaults", "ours", {})]
-    lines = ["| node | frames | wall s | UNet s | VAE encode s | VAE decode s | peak growth MB | sampling calls "
-             "(latent frames) | result |",
+    lines = ["| node | frames | wall s | UNet s | VAE encode s | VAE decode s | peak growth MB | sampled latent "
+             "[B, C, T, h, w] | result |",
              "|---|---|---|---|---|---|---|---|---|"]
     for frames in WAN_FRAMES:
         for label, node, extra in variants:
             result = measure(Point("wan", node, frames, 256, extra, label=f"Wan, {label}"), repeats)
             outcome = result["error"] or "ok"
+            shapes = " + ".join(str(shape) for shape in result["sampled_shapes"]) or "none"
             lines.append(f"| {label} | {frames} | {result['wall']:.1f} | {result['unet']:.1f} | {result['encode']:.1f} | "
-                         f"{result['decode']:.1f} | {result['growth'] / MB:.0f} | {_sampling_calls(result)} | {outcome} |")
+                         f"{result['decode']:.1f} | {result['growth'] / MB:.0f} | {shapes} | {outcome} |")
     return "\n".join(lines)
 
 

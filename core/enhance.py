@@ -180,31 +180,29 @@ def noise_mask_for(masks: torch.Tensor, width: int, height: int, latent: torch.T
     return masks_per_latent_frame(padded, layout.latent_frame_spans(latent_count))
 
 
-def decode_in_batches(latent: torch.Tensor, width: int, height: int, backend: SamplingBackend) -> torch.Tensor:
-    """Decode latents and scale each batch straight to ``width`` x ``height``: float32 ``[F, height, width, 3]`` on the CPU."""
-    frame_count = latent.shape[0]
-    out = torch.empty((frame_count, height, width, 3), dtype=torch.float32)
-    spatial = backend.layout.spatial
-    step = max(1, backend.frames_per_batch(latent.shape[-1] * spatial, latent.shape[-2] * spatial))
-    for start in range(0, frame_count, step):
-        pixels = backend.decode(latent[start : start + step])
-        out[start : start + pixels.shape[0]] = resize_frames(pixels[..., :3].to("cpu", torch.float32), height, width)
-    return out
-
-
 def decode_crops(latent: torch.Tensor, frame_count: int, width: int, height: int, backend: SamplingBackend) -> torch.Tensor:
-    """The ``frame_count`` refined crops ``[F, height, width, 3]`` float32 of sampled latents (a
-    video latent's padding frames dropped)."""
-    if not backend.layout.is_video:
-        return decode_in_batches(latent, width, height, backend)
-    pixels = backend.decode(latent)
-    if pixels.shape[0] < frame_count:
-        raise RuntimeError(f"the VAE decoded {pixels.shape[0]} frames from a latent of {latent.shape[2]}, "
-                           f"fewer than the clip's {frame_count}: this VAE's frame formulas are not what it reports")
+    """The ``frame_count`` refined crops of sampled latents, each scaled straight to ``width`` x
+    ``height``: float32 ``[F, height, width, 3]`` on the CPU.
+
+    Image latents are decoded a batch at a time; a video latent in one call, its padding frames
+    dropped. Decoded frames are scaled back a few at a time, so no full-size copy of the clip exists.
+    """
     out = torch.empty((frame_count, height, width, 3), dtype=torch.float32)
-    for start in range(0, frame_count, RESIZE_FRAMES_PER_CHUNK):
-        stop = min(frame_count, start + RESIZE_FRAMES_PER_CHUNK)
-        out[start:stop] = resize_frames(pixels[start:stop, ..., :3].to("cpu", torch.float32), height, width)
+    if backend.layout.is_video:
+        batches = [(0, latent)]
+    else:
+        spatial = backend.layout.spatial
+        step = max(1, backend.frames_per_batch(latent.shape[-1] * spatial, latent.shape[-2] * spatial))
+        batches = ((start, latent[start : start + step]) for start in range(0, frame_count, step))
+    for start, part in batches:
+        expected = frame_count - start if backend.layout.is_video else part.shape[0]
+        pixels = backend.decode(part)[:expected]
+        if pixels.shape[0] < expected:
+            raise RuntimeError(f"the VAE decoded {pixels.shape[0]} frames where {expected} were expected: "
+                               f"this VAE's frame formulas are not what it reports")
+        for offset in range(0, pixels.shape[0], RESIZE_FRAMES_PER_CHUNK):
+            chunk = pixels[offset : offset + RESIZE_FRAMES_PER_CHUNK, ..., :3].to("cpu", torch.float32)
+            out[start + offset : start + offset + chunk.shape[0]] = resize_frames(chunk, height, width)
     return out
 
 

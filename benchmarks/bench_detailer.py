@@ -289,6 +289,7 @@ def run_point(comfy_path: str, point: Point) -> dict:
     if point.one_batch:  # the whole clip in one UNet batch, as before chunking (and as Impact does)
         sampling = loaded.harness.pack_module("nodes.adapter.sampling")
         sampling.CPU_SAMPLING_BUDGET, sampling.SAMPLING_MEMORY_SHARE = float("inf"), float("inf")
+        sampling.CPU_FRAMES_PER_CHUNK = point.frames
     node = loaded.harness.node_class(IMPACT_DETAILER if point.node == "impact" else OUR_DETAILER)()
     if point.clip == "crossing":
         clip, segs = crossing_clip(loaded.harness.pack_module("core.mask_segs"), point.frames, point.size)

@@ -33,9 +33,13 @@ log = logging.getLogger(__name__)
 # Share of the free memory one chunk of frames may take in the sampler, by ComfyUI's estimate of
 # the model's working memory (its own batching rule leaves a third of the free memory).
 SAMPLING_MEMORY_SHARE = 0.5
-# On the CPU the "free memory" is the system's, and a larger batch is no faster per frame
-# there: a chunk takes at most this much, so the working memory stays flat with the clip length.
+# On the CPU the "free memory" is the system's, and a larger batch is no faster per frame there
+# (measured with the tiny SD1.5 UNet, 2 steps: 60 ms per frame one at a time, 37 ms in chunks of
+# 16 and 39 ms in 32 at 10x13 latents; 539 ms one at a time against 668 ms in chunks of 8 at
+# 40x51): a chunk takes at most this much and this many frames, so the working memory stays flat
+# with the clip length.
 CPU_SAMPLING_BUDGET = 2 * 1024**3
+CPU_FRAMES_PER_CHUNK = 16
 # Frames per chunk at most, whatever the budget (None: the budget alone); tests lower it.
 CHUNK_FRAMES_LIMIT: int | None = None
 
@@ -198,9 +202,10 @@ class ComfySamplingBackend:
             budget = self._mm.get_free_memory(device) * SAMPLING_MEMORY_SHARE
         except (AttributeError, TypeError):
             return frames
+        most = frames
         if self._mm.is_device_cpu(device):
-            budget = min(budget, CPU_SAMPLING_BUDGET)
-        chunk = int(max(1, min(frames, budget // max(1, per_frame))))
+            budget, most = min(budget, CPU_SAMPLING_BUDGET), min(frames, CPU_FRAMES_PER_CHUNK)
+        chunk = int(max(1, min(most, budget // max(1, per_frame))))
         return min(chunk, CHUNK_FRAMES_LIMIT) if CHUNK_FRAMES_LIMIT else chunk
 
     # progress and cancel

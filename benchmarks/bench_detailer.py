@@ -29,7 +29,6 @@ numbers depend on the machine, so they are printed, never asserted.
 from __future__ import annotations
 
 import argparse
-import gc
 import json
 import logging
 import os
@@ -38,7 +37,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -50,6 +48,7 @@ sys.path.append(str(REPO / "tools"))  # tools/ only: the repository root never g
 
 import comfy_headless  # noqa: E402
 import tiny_checkpoint  # noqa: E402
+from memory_probe import PeakMemory, rss_bytes  # noqa: E402
 
 OUR_DETAILER = "AnimateDiffDetailer_SEGSDetailerForAnimateDiff"
 IMPACT_DETAILER = "SEGSDetailerForAnimateDiff"
@@ -57,43 +56,6 @@ POINT_TAG = "BENCH_POINT "
 MB = 2**20
 
 log = logging.getLogger("bench")
-
-
-def rss_bytes() -> int:
-    with open("/proc/self/statm") as statm:
-        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-
-
-class PeakMemory:
-    """Samples this process's resident memory every few milliseconds while active."""
-
-    def __init__(self, interval: float = 0.005) -> None:
-        self.interval = interval
-        self.start = self.peak = 0
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def __enter__(self) -> PeakMemory:
-        gc.collect()
-        self.start = self.peak = rss_bytes()
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-        return self
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self.peak = max(self.peak, rss_bytes())
-            time.sleep(self.interval)
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, rss_bytes())
-
-    @property
-    def growth(self) -> int:
-        return self.peak - self.start
 
 
 @dataclass

@@ -20,11 +20,8 @@ motion module) must sample it in three windows of 16 frames (overlap 4).
 
 from __future__ import annotations
 
-import gc
 import logging
-import os
 import resource
-import threading
 import time
 from dataclasses import dataclass, field
 
@@ -44,6 +41,7 @@ from comfy_harness import (
     slow_tests_enabled,
 )
 from pipelines import DetailSettings, Pipeline, Recorded, require, run_recorded
+from memory_probe import PeakMemory  # tools/
 
 pytestmark = pytest.mark.skipif(
     not slow_tests_enabled(),
@@ -96,37 +94,6 @@ class TemporalCalls:
             "change": float((output.float() - x.float()).abs().max()),
             "finite": bool(torch.isfinite(output).all()),
         })
-
-
-def rss_bytes() -> int:
-    with open("/proc/self/statm") as statm:
-        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-
-
-class PeakRss:
-    """Resident memory at the start and its peak, sampled every few milliseconds while active."""
-
-    def __init__(self, interval: float = 0.005) -> None:
-        self.interval = interval
-        self.start = self.peak = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-
-    def __enter__(self) -> PeakRss:
-        gc.collect()
-        self.start = self.peak = rss_bytes()
-        self._thread.start()
-        return self
-
-    def _sample(self) -> None:
-        while not self._stop.is_set():
-            self.peak = max(self.peak, rss_bytes())
-            time.sleep(self.interval)
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, rss_bytes())
 
 
 class LogCapture(logging.Handler):
@@ -210,7 +177,7 @@ def motion_runs(comfy, animatediff, report):
         pipeline = motion_pipeline(comfy, frames)
         label = f"motion module (full SD1.5 UNet + AD v2), {frames} frames, 2 steps, 64 px crops"
         comfy._collect_garbage()  # as between two prompts: the previous run's freed memory goes back to the OS
-        with TemporalCalls() as temporal, PeakRss() as memory:
+        with TemporalCalls() as temporal, PeakMemory() as memory:
             started = time.perf_counter()
             recorded = run_recorded(comfy, pipeline, label)
             wall = time.perf_counter() - started

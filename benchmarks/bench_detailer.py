@@ -14,7 +14,7 @@ Tables (each a flag; the defaults print the first):
   feather, see SPEC section 3), ours with Impact's settings (union crop, context_length 0),
   with fp32 encoding, and with our id's own defaults (tracked crop, auto context windows).
 * ``--long``: our id's defaults on a plain model from 32 to 256 frames, against one UNet batch for
-  the whole clip (chunking disabled) and windows of 16/4; ``--long-repeats`` fresh runs per point.
+  the whole clip (chunking disabled) and windows of 16/4; ``--repeats`` fresh runs per point (all tables).
 * ``--tracking``: union against tracked crops on a subject crossing the frame.
 * ``--wan``: the tiny Wan 2.1 T2V model and VAE on 17, 33 and 81 frames, ours against Impact's.
 * ``--motion-module``: ours with a real AnimateDiff motion module (SD1.5's full UNet) on 8 and 40 frames.

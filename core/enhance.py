@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 import torch
 
+from .colour import ColourMatch
 from .conditioning import Conditionings
 from .context_windows import sample_in_context_windows
 from .crop_windows import CropWindows
@@ -357,14 +358,16 @@ def detail_and_paste(
     backend: SamplingBackend,
     feather: int,
     after_paste: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    colour_match: ColourMatch | None = None,
 ) -> tuple[torch.Tensor, Any, list[torch.Tensor]]:
     """Detail the SEGS one after another, pasting each onto the frames before the next.
 
     A later SEG that overlaps an earlier one is detailed on the already refined pixels,
     as Impact's DetailerForEach does. Returns ``(frames, refined SEGS, cnet images)``;
-    ``after_paste`` (a detailer hook's post_paste) runs on the frames after each paste.
+    ``after_paste`` (a detailer hook's post_paste) runs on the frames after each paste;
+    ``colour_match`` is the paste's (:func:`.paste.paste_segs`).
     """
-    return _detail_each(frames, segs, settings, conditionings, backend, feather, after_paste)
+    return _detail_each(frames, segs, settings, conditionings, backend, feather, after_paste, colour_match)
 
 
 def _detail_each(
@@ -375,6 +378,7 @@ def _detail_each(
     backend: SamplingBackend,
     paste_feather: int | None = None,
     after_paste: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    colour_match: ColourMatch | None = None,
 ) -> tuple[torch.Tensor, Any, list[torch.Tensor]]:
     """Detail the SEGS in order; with ``paste_feather`` each is pasted before the next one.
 
@@ -400,7 +404,7 @@ def _detail_each(
             continue
         result = detail_seg(frames, plans[item.index], settings, conditionings, backend, vace)
         if paste_feather is not None:
-            frames = paste_segs(frames, (header, [result.seg]), paste_feather)
+            frames = paste_segs(frames, (header, [result.seg]), paste_feather, colour_match=colour_match)
             if after_paste is not None:
                 frames = after_paste(frames)
         new_segs.append(result.seg)

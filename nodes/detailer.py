@@ -12,6 +12,7 @@ from typing import Any
 
 import torch
 
+from ..core.colour import ColourMatch
 from ..core.conditioning import Conditionings
 from ..core.enhance import CROP_MODES, DetailSettings, detail_and_paste, detail_segs
 from ..core.images import check_frames
@@ -21,6 +22,7 @@ from .adapter import environment
 from .adapter.inputs import unpack_basic_pipe
 from .adapter.sampling import ComfySamplingBackend
 from .registry import PACK_CATEGORY
+from .segs_nodes import colour_match_from, colour_match_inputs
 
 log = logging.getLogger(__name__)
 
@@ -137,9 +139,9 @@ def prepare_pass(inputs: dict[str, Any]) -> tuple[ComfySamplingBackend, Conditio
     return backend, Conditionings(positive, negative, refiner_positive, refiner_negative), settings
 
 
-def run_pass(inputs: dict[str, Any], paste_feather: int | None = None,
-             after_paste: Any = None) -> tuple[torch.Tensor, Any, list[torch.Tensor]]:
-    """Check the inputs and detail the SEGS (pasting each when ``paste_feather`` is given).
+def run_pass(inputs: dict[str, Any], paste_feather: int | None = None, after_paste: Any = None,
+             colour_match: ColourMatch | None = None) -> tuple[torch.Tensor, Any, list[torch.Tensor]]:
+    """Check the inputs and detail the SEGS (pasting each, with ``colour_match``, when ``paste_feather`` is given).
 
     Returns ``(frames, refined SEGS, cnet images)``; the cnet list is never empty (one black
     image stands in).
@@ -157,7 +159,7 @@ def run_pass(inputs: dict[str, Any], paste_feather: int | None = None,
             refined, cnet_images = detail_segs(image_frames, segs, settings, conditionings, backend)
         else:
             frames, refined, cnet_images = detail_and_paste(
-                image_frames, segs, settings, conditionings, backend, paste_feather, after_paste
+                image_frames, segs, settings, conditionings, backend, paste_feather, after_paste, colour_match
             )
     return frames, refined, cnet_images or [empty_cnet_image()]
 
@@ -196,9 +198,11 @@ class ImpactSEGSDetailerForAnimateDiff(SEGSDetailerForAnimateDiff):
     CONTEXT_LENGTH_DEFAULT = 0
 
 
-def detail_and_paste_inputs(crop_mode_default: str, context_length_default: int) -> dict[str, dict[str, tuple]]:
+def detail_and_paste_inputs(crop_mode_default: str, context_length_default: int,
+                            colour_match_default: bool) -> dict[str, dict[str, tuple]]:
     """Impact's DetailerForEachPipeForAnimateDiff inputs: the detailer's, with ``feather`` after
-    ``denoise``, ``detailer_hook`` first among the optional ones, and its own defaults."""
+    ``denoise``, ``detailer_hook`` first among the optional ones, and its own defaults; then the
+    paste's colour match, last (saved workflows keep their widget order)."""
     base = detailer_inputs(512, crop_mode_default, context_length_default)
     required = dict(base["required"])
     required["max_size"] = ("FLOAT", {**required["max_size"][1], "default": 1024})
@@ -210,6 +214,7 @@ def detail_and_paste_inputs(crop_mode_default: str, context_length_default: int)
         ordered[name] = spec
     optional = {"detailer_hook": ("DETAILER_HOOK", {"tooltip": "Impact detailer hook; only its post_paste stage is applied."})}
     optional.update(base["optional"])
+    optional.update(colour_match_inputs(colour_match_default))
     return {"required": ordered, "optional": optional}
 
 
@@ -226,10 +231,11 @@ class DetailerForEachPipeForAnimateDiff:
     CATEGORY = f"{PACK_CATEGORY}/detailer"
     CROP_MODE_DEFAULT = "tracked"
     CONTEXT_LENGTH_DEFAULT = -1
+    COLOR_MATCH_DEFAULT = True
 
     @classmethod
     def INPUT_TYPES(cls) -> dict[str, dict[str, tuple]]:
-        return detail_and_paste_inputs(cls.CROP_MODE_DEFAULT, cls.CONTEXT_LENGTH_DEFAULT)
+        return detail_and_paste_inputs(cls.CROP_MODE_DEFAULT, cls.CONTEXT_LENGTH_DEFAULT, cls.COLOR_MATCH_DEFAULT)
 
     def doit(self, *args: Any, **kwargs: Any) -> tuple[torch.Tensor, Any, Any, list[torch.Tensor]]:
         inputs = bind_inputs(type(self), args, kwargs)
@@ -237,7 +243,9 @@ class DetailerForEachPipeForAnimateDiff:
         if inputs["detailer_hook"] is not None:
             after_paste = getattr(inputs["detailer_hook"], "post_paste", None)
             log.warning("detailer_hook: only its post_paste stage is applied by this node")
-        frames, refined, cnet_images = run_pass(inputs, paste_feather=inputs["feather"], after_paste=after_paste)
+        matching = colour_match_from(inputs["color_match"], inputs["color_match_strength"])
+        frames, refined, cnet_images = run_pass(inputs, paste_feather=inputs["feather"], after_paste=after_paste,
+                                                colour_match=matching)
         return frames, refined, inputs["basic_pipe"], cnet_images
 
 
@@ -245,3 +253,4 @@ class ImpactDetailerForEachPipeForAnimateDiff(DetailerForEachPipeForAnimateDiff)
     CATEGORY = IMPACT_DETAILER_CATEGORY
     CROP_MODE_DEFAULT = "union"
     CONTEXT_LENGTH_DEFAULT = 0
+    COLOR_MATCH_DEFAULT = False  # Impact's node pastes the pixels as they are

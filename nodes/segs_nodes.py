@@ -75,6 +75,25 @@ class ImpactMaskToSEGSForAnimateDiff(MaskToSEGSForVideo):
     CATEGORY = "ImpactPack/Operation"
 
 
+def colour_match_inputs(default: bool) -> dict[str, tuple]:
+    """The optional ``color_match`` and ``color_match_strength`` inputs of the nodes that paste."""
+    return {
+        "color_match": ("BOOLEAN", {"default": default, "label_on": "on", "label_off": "off",
+                                    "tooltip": "Give each refined crop the frame's colours before pasting (mean "
+                                               "and spread per channel in log light, measured on a ring 4 pixels "
+                                               "wide just outside the mask edge, smoothed over frames), so the "
+                                               "region shows no colour cast. Pixels outside the masks are never "
+                                               "touched."}),
+        "color_match_strength": ("FLOAT", {"default": 1.0, "min": 0.0, "max": 1.0, "step": 0.05,
+                                           "tooltip": "How far the colours are matched: 1 fully, 0 not at all."}),
+    }
+
+
+def colour_match_from(color_match: bool, color_match_strength: float) -> ColourMatch | None:
+    """The paste's colour match for those two inputs (None: paste the pixels as they are)."""
+    return ColourMatch(strength=float(color_match_strength)) if color_match else None
+
+
 class SEGSPasteForVideo(SegsNode):
     """Paste refined SEGS onto the frames through their per-frame masks."""
 
@@ -99,23 +118,15 @@ class SEGSPasteForVideo(SegsNode):
             },
             "optional": {
                 "ref_image_opt": ("IMAGE", {"tooltip": "Paste these frames' pixels instead of the SEGS' images."}),
-                "color_match": ("BOOLEAN", {"default": cls.COLOR_MATCH_DEFAULT, "label_on": "on", "label_off": "off",
-                                            "tooltip": "Give each refined crop the frame's colours before pasting (mean "
-                                                       "and spread per channel in log light, measured on a ring 4 pixels "
-                                                       "wide just outside the mask edge, smoothed over frames), so the "
-                                                       "region shows no colour cast. Pixels outside the masks are never "
-                                                       "touched."}),
-                "color_match_strength": ("FLOAT", {"default": 1.0, "min": 0.0, "max": 1.0, "step": 0.05,
-                                                   "tooltip": "How far the colours are matched: 1 fully, 0 not at all."}),
+                **colour_match_inputs(cls.COLOR_MATCH_DEFAULT),
             },
         }
 
     def doit(self, image: torch.Tensor, segs: Any, feather: int, alpha: int = 255,
              ref_image_opt: torch.Tensor | None = None, color_match: bool | None = None,
              color_match_strength: float = 1.0) -> tuple[torch.Tensor]:
-        if color_match is None:
-            color_match = self.COLOR_MATCH_DEFAULT
-        matching = ColourMatch(strength=float(color_match_strength)) if color_match else None
+        matching = colour_match_from(self.COLOR_MATCH_DEFAULT if color_match is None else color_match,
+                                     color_match_strength)
         return (paste_segs(image, segs, feather, alpha, ref_image_opt, matching),)
 
 

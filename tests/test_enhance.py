@@ -248,3 +248,25 @@ def test_wrappers_are_told_whether_advanced_controlnet_is_there():
     run(((HEIGHT, WIDTH), [seg]), FakeBackend(advanced_controlnet=False))
     run(((HEIGHT, WIDTH), [seg]), FakeBackend(advanced_controlnet=True))
     assert seen == [False, True]
+
+
+def test_detail_and_paste_applies_the_paste_colour_match_as_detailer_then_paste_does():
+    """Detail-and-paste in one node equals detailer + SEGSPaste with the same colour match, and
+    leaves pixels outside the mask bit-identical; with the match it differs from a plain paste."""
+    from animatediff_detailer.core.colour import ColourMatch
+    from animatediff_detailer.core.enhance import detail_and_paste
+    from animatediff_detailer.core.paste import paste_segs
+
+    frames = solid_frames() * torch.tensor([1.0, 0.8, 0.6])  # a colour cast the refined crop does not share
+    segs = ((HEIGHT, WIDTH), [moving_mask_seg()])
+    match = ColourMatch()
+    pasted, refined, _ = detail_and_paste(frames, segs, settings(), CONDS, FakeBackend(), 0, colour_match=match)
+    detailed, _ = detail_segs(frames, segs, settings(), CONDS, FakeBackend())
+    assert torch.equal(pasted, paste_segs(frames, detailed, 0, colour_match=match))
+    plain, _, _ = detail_and_paste(frames, segs, settings(), CONDS, FakeBackend(), 0)
+    assert not torch.equal(pasted, plain), "the colour match changed the pasted region"
+    (seg,) = refined[1]
+    x1, y1, x2, y2 = seg.crop_region
+    outside = torch.ones(FRAMES, HEIGHT, WIDTH, dtype=torch.bool)
+    outside[:, y1:y2, x1:x2] = torch.as_tensor(seg.cropped_mask) <= 0
+    assert torch.equal(pasted[outside], frames[outside])

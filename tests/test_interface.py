@@ -157,8 +157,11 @@ def test_crop_mode_is_union_on_impact_ids_and_tracked_on_ours():
                         (DetailerForEachPipeForAnimateDiff, ImpactDetailerForEachPipeForAnimateDiff)):
         assert ours.INPUT_TYPES()["optional"]["crop_mode"][1]["default"] == "tracked"
         assert alias.INPUT_TYPES()["optional"]["crop_mode"][1]["default"] == "union"
-        assert list(alias.INPUT_TYPES()["optional"])[-5:] == ["crop_mode", "track_smoothing", "context_length", "context_overlap",
-                                                              "vae_encode_precision"]
+        optional = list(alias.INPUT_TYPES()["optional"])
+        ours_start = optional.index("crop_mode")
+        assert optional[ours_start:] == ["crop_mode", "track_smoothing", "context_length", "context_overlap",
+                                         "vae_encode_precision"] + (["color_match", "color_match_strength"]
+                                                                    if alias is ImpactDetailerForEachPipeForAnimateDiff else [])
         assert ours.INPUT_TYPES()["optional"]["context_length"][1]["default"] == -1, "auto"
         assert alias.INPUT_TYPES()["optional"]["context_length"][1]["default"] == 0, "Impact's node samples all frames at once"
 
@@ -177,6 +180,8 @@ def test_missing_impact_nodes_are_redirected_to_ours_with_inputs_kept():
     alias_values = registry.impact_alias_values(NODE_ENTRIES)
     assert alias_values["SEGSPaste"] == {"color_match": False}
     assert alias_values["SEGSDetailerForAnimateDiff"] == {"crop_mode": "union", "context_length": 0}
+    assert alias_values["DetailerForEachPipeForAnimateDiff"] == {"crop_mode": "union", "context_length": 0,
+                                                                 "color_match": False}
     assert registry.redirect_missing_nodes(prompt, fallbacks, registered, alias_values) == ["1"]
     assert prompt["1"] == {"class_type": "AnimateDiffDetailer_SEGSPaste",
                            "inputs": {"image": ["0", 0], "segs": ["2", 0], "feather": 5, "alpha": 255,

@@ -428,8 +428,8 @@ def utilities_run(comfy):
     ids["detail_and_paste"] = g.add(OUR_DETAIL_AND_PASTE, image_frames=frames, segs=segs, basic_pipe=OUT(ids["pipe2"]),
                                     feather=0, **detail)
     ids["detailer"] = g.add(OUR_DETAILER, image_frames=frames, segs=segs, basic_pipe=OUT(ids["pipe2"]), **detail)
-    # the one-node detailer pastes without colour match: compared bit for bit with our paste, colour match off
-    ids["paste"] = g.add(OUR_PASTE, image=frames, segs=OUT(ids["detailer"]), feather=0, alpha=255, color_match=False)
+    # both at their defaults (colour match on): the one-node detailer pastes as our paste does, bit for bit
+    ids["paste"] = g.add(OUR_PASTE, image=frames, segs=OUT(ids["detailer"]), feather=0, alpha=255)
     ids["preview_refined"] = g.add(OUR_PREVIEW, segs=OUT(ids["detail_and_paste"], 1), size=PREVIEW_SIZE)
 
     for name, inputs in {

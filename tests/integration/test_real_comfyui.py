@@ -226,7 +226,8 @@ def test_detail_and_paste_node_equals_detailer_then_paste(comfy):
     pipeline = build_pipeline(comfy, pastes={"paste": OUR_PASTE}, clip=ClipSettings(frames=4), record_tag="base")
     g, out, ids = pipeline.graph, Graph.out, pipeline.ids
     detailer_inputs = dict(g.nodes[ids["detailer"]]["inputs"])
-    ids["detail_and_paste"] = g.add(OUR_DETAIL_AND_PASTE, feather=0, **detailer_inputs)
+    # the pipeline's paste runs with colour match off (see build_pipeline), so this one does too
+    ids["detail_and_paste"] = g.add(OUR_DETAIL_AND_PASTE, feather=0, color_match=False, **detailer_inputs)
     g.set(ids["sink"], images_b=out(ids["detail_and_paste"], 0))
     recorded = run_recorded(comfy, pipeline, "detail-and-paste node beside detailer + paste (4 frames)")
     one_node = recorded.output("detail_and_paste", 0)

@@ -221,7 +221,8 @@ def detail_and_paste_inputs(crop_mode_default: str, context_length_default: int,
 class DetailerForEachPipeForAnimateDiff:
     """Detail each SEG over all frames and paste it, one SEG after another."""
 
-    DESCRIPTION = "Details every SEG over all frames (one batched sampling pass per SEG) and pastes it onto the frames."
+    DESCRIPTION = ("Details every SEG over all frames (one batched sampling pass per SEG) and pastes it onto the frames, "
+                   "as SEGS Paste does (color_match: the refined crop first takes the frame's colours).")
     RETURN_TYPES = ("IMAGE", "SEGS", "BASIC_PIPE", "IMAGE")
     RETURN_NAMES = ("image", "segs", "basic_pipe", "cnet_images")
     OUTPUT_IS_LIST = (False, False, False, True)

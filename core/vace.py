@@ -157,6 +157,15 @@ class VaceControls:
         """The conditionings with every VACE control cut to the crop windows and sampled at ``size``,
         and the number of reference latent frames the sampled latent must lead with (0 or 1)."""
         references: set[int] = set()
+        # WanVaceToVideo puts the same control into the positive and the negative conditioning:
+        # each distinct control is cut (decoded, cut, encoded) once per SEG.
+        cuts: dict[tuple[int, int], tuple[torch.Tensor, torch.Tensor, int]] = {}
+
+        def cut_one(frames: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, int]:
+            key = (id(frames), id(mask))
+            if key not in cuts:
+                cuts[key] = self._cut_one(frames, mask, crop_windows, frame_height, frame_width, size)
+            return cuts[key]
 
         def change(options: dict) -> dict | None:
             if not options.get("vace_frames"):
@@ -164,8 +173,7 @@ class VaceControls:
             masks = options.get("vace_mask")
             if not masks or len(masks) != len(options["vace_frames"]):
                 raise ValueError("a conditioning has vace_frames without a vace_mask for each: build it with WanVaceToVideo")
-            cut = [self._cut_one(f, m, crop_windows, frame_height, frame_width, size)
-                   for f, m in zip(options["vace_frames"], masks)]
+            cut = [cut_one(f, m) for f, m in zip(options["vace_frames"], masks)]
             references.update(r for _, _, r in cut)
             return {**options, "vace_frames": [c[0] for c in cut], "vace_mask": [c[1] for c in cut]}
 

@@ -82,6 +82,24 @@ def test_the_control_video_is_cut_at_the_crop_and_lines_up_with_it():
     assert refined.cropped_image.shape == (FRAMES, 48, 64, 3)
 
 
+def test_a_control_shared_by_positive_and_negative_is_cut_once_per_seg():
+    """WanVaceToVideo gives the positive and the negative the same control: both get the same cut,
+    and the VAE encodes it once (inactive and reactive halves), not once per conditioning."""
+    backend = IdentityVideoBackend()
+    clip = block_clip()
+    positive = vace_conditioning(backend, clip, torch.zeros(FRAMES, HEIGHT, WIDTH))
+    negative = [[torch.zeros(1, 4, 8), positive[0][1]]]
+    backend.encode_sizes.clear()
+    settings = DetailSettings(guide_size=64, guide_for_bbox=False, max_size=64, seed=2)
+    detail_segs(clip, ((HEIGHT, WIDTH), [seg()]), settings, Conditionings(positive, negative), backend)
+    (call,) = backend.sample_calls
+    cut_positive = call["conditionings"].positive[0][1]["vace_frames"][0]
+    cut_negative = call["conditionings"].negative[0][1]["vace_frames"][0]
+    assert cut_negative is cut_positive
+    crop_encodes = [size for size in backend.encode_sizes if size[1:3] == (48, 64)]
+    assert len(crop_encodes) == 3, f"the crop and the control's two halves, each once: {backend.encode_sizes}"
+
+
 def backend_latent_of_crop(backend, clip: torch.Tensor) -> torch.Tensor:
     """What the detail pass encodes for the SEG's crop: the union crop at its sampling size (64x48)."""
     from animatediff_detailer.core.images import resize_frames

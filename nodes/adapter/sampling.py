@@ -82,12 +82,20 @@ def resolve_context_length(model: Any, context_length: int) -> int:
     return context_length
 
 
+def _latent_format(model: Any) -> Any:
+    """The model's ComfyUI latent format (None for an object that is not a ComfyUI model)."""
+    return getattr(getattr(model, "model", None), "latent_format", None)
+
+
+def samples_video_latents(model: Any) -> bool:
+    """Whether the model samples video latents (with a time axis) rather than one image latent per frame."""
+    return getattr(_latent_format(model), "latent_dimensions", 2) == 3
+
+
 def has_temporal_layers(model: Any) -> bool:
     """Whether the model's frames see each other when sampled: a video model (latents with a
     time axis), an AnimateDiff motion module, or context windows of the model's own."""
-    latent_format = getattr(getattr(model, "model", None), "latent_format", None)
-    video = getattr(latent_format, "latent_dimensions", 2) == 3
-    return video or has_motion_module(model) or has_own_context_windows(model)
+    return samples_video_latents(model) or has_motion_module(model) or has_own_context_windows(model)
 
 
 def takes_noise_sampler(sampler_name: str) -> bool:
@@ -114,10 +122,10 @@ def model_patch_size(model: Any) -> int:
 def check_model_and_vae(model: Any, vae: Any, layout: LatentLayout, what: str = "basic_pipe") -> None:
     """Fail, naming the pipe, when the VAE's latents are not what the model samples (an image
     VAE with a video model, a 4-channel VAE with a 16-channel model, ...)."""
-    latent_format = getattr(getattr(model, "model", None), "latent_format", None)
+    latent_format = _latent_format(model)
     if latent_format is None:
         return
-    model_video = getattr(latent_format, "latent_dimensions", 2) == 3
+    model_video = samples_video_latents(model)
     model_channels = getattr(latent_format, "latent_channels", None)
     vae_channels = getattr(vae, "latent_channels", None)
     kind = {True: "video", False: "image"}
@@ -168,6 +176,7 @@ class ComfySamplingBackend:
         self._progress = None
         self._done = self._total = 0
         self._sigmas: torch.Tensor | None = None  # the same for every SEG and context window
+        self._callbacks: dict[int, Callable] = {}  # per model: one previewer for every chunk and window
 
     # context windows and chunks
 
@@ -288,6 +297,13 @@ class ComfySamplingBackend:
         return lambda steps: self._samplers.calculate_sigmas(model_sampling, choice.name, steps).cpu()
 
     def _callback(self, model: Any) -> Callable:
+        """The sampler callback for ``model`` (progress, preview, Cancel), made once per model: a
+        previewer may load a decoder (TAESD), and a SEG is sampled in many chunks or windows."""
+        if id(model) not in self._callbacks:
+            self._callbacks[id(model)] = self._make_callback(model)
+        return self._callbacks[id(model)]
+
+    def _make_callback(self, model: Any) -> Callable:
         try:
             import latent_preview
 

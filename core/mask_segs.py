@@ -8,7 +8,7 @@ import torch
 
 from .components import component_labels, fill_holes, label_components
 from .geometry import expand_region
-from .masks import nonzero_bbox, unit_mask_values
+from .masks import mask_batch, nonzero_bbox
 from .segs import SEG
 
 
@@ -52,8 +52,9 @@ def masks_to_segs(masks: torch.Tensor, options: MaskToSegsOptions) -> tuple[tupl
     region (another subject crossing the crop does not leak in). A single mask gives
     2-D numpy masks, as Impact's single-image SEGS have; a batch gives ``[F, h, w]`` tensors.
     """
-    single = masks.ndim == 2 or masks.shape[0] == 1
-    masks = unit_mask_values(masks.reshape(-1, *masks.shape[-2:]).to(torch.float32).cpu(), "mask")
+    batch = mask_batch(masks, "mask")
+    single = masks.ndim == 2 or batch.shape[0] == 1
+    masks = batch
     frame_count, height, width = masks.shape
     present = masks > options.threshold
     if options.contour_fill:

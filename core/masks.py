@@ -36,6 +36,15 @@ def unit_mask_values(masks: torch.Tensor, what: str = "mask") -> torch.Tensor:
     return masks / EIGHT_BIT_MAX
 
 
+def mask_batch(mask: object, what: str = "mask") -> torch.Tensor:
+    """A MASK input ``[F, H, W]`` (or one mask ``[H, W]``) as float32 CPU masks ``[F, H, W]`` with
+    values 0..1 (:func:`unit_mask_values`); anything else is an error naming ``what``."""
+    if not isinstance(mask, torch.Tensor) or mask.ndim not in (2, 3):
+        raise ValueError(f"{what} must be a MASK tensor [frames, height, width], got "
+                         f"{getattr(mask, 'shape', type(mask).__name__)}")
+    return unit_mask_values(mask.reshape(-1, *mask.shape[-2:]).to("cpu", torch.float32), what)
+
+
 def nonzero_bbox(mask: torch.Tensor) -> Rect | None:
     """End-exclusive bbox ``(x1, y1, x2, y2)`` of the nonzero pixels of a ``[..., H, W]`` mask (over
     all its frames); None when it is empty."""
@@ -98,7 +107,6 @@ def resize_masks(masks: torch.Tensor, height: int, width: int) -> torch.Tensor:
         return masks
     resized = F.interpolate(masks.unsqueeze(1), size=(height, width), mode="bilinear", align_corners=False)
     return resized.squeeze(1).clamp_(0.0, 1.0)
-
 
 
 def masks_per_latent_frame(masks: torch.Tensor, spans: list[range]) -> torch.Tensor:

@@ -10,7 +10,7 @@ from ..core.colour import ColourMatch
 from ..core.frames import per_frame
 from ..core.images import check_frames
 from ..core.mask_segs import MaskToSegsOptions, masks_to_segs
-from ..core.masks import resize_masks, unit_mask_values
+from ..core.masks import mask_batch, resize_masks
 from ..core.paste import paste_segs
 from ..core.track_segs import ORDER_BY, TrackOptions, detector_detections, mask_detections, track_segs
 from ..core.segs_ops import ORDER_KEYS, order_segs, parse_labels, preview_crops, split_by_label, split_by_size
@@ -65,8 +65,6 @@ class MaskToSEGSForVideo(SegsNode):
 
     def doit(self, mask: torch.Tensor, combined: bool, crop_factor: float, bbox_fill: bool, drop_size: int,
              contour_fill: bool = False, label: str = "A") -> tuple[Any]:
-        if not isinstance(mask, torch.Tensor) or mask.ndim not in (2, 3):
-            raise ValueError(f"mask must be a MASK tensor [frames, height, width], got {getattr(mask, 'shape', type(mask).__name__)}")
         options = MaskToSegsOptions(combined, crop_factor, bbox_fill, drop_size, contour_fill, label)
         return (masks_to_segs(mask, options),)
 
@@ -204,11 +202,7 @@ class TrackSEGSForVideo(SegsNode):
             detections = detector_detections(detector, frames, threshold, dilation, crop_factor, drop_size,
                                              step_progress(frame_count))
         else:
-            if not isinstance(mask, torch.Tensor) or mask.ndim not in (2, 3):
-                raise ValueError(f"mask must be a MASK tensor [frames, height, width], got "
-                                 f"{getattr(mask, 'shape', type(mask).__name__)}")
-            masks = unit_mask_values(mask.reshape(-1, *mask.shape[-2:]).to("cpu", torch.float32), "mask")
-            masks = per_frame(resize_masks(masks, height, width), frame_count, "mask",
+            masks = per_frame(resize_masks(mask_batch(mask, "mask"), height, width), frame_count, "mask",
                               fix="give one mask per frame of image_frames (or one for all frames)")
             detections = mask_detections(masks, threshold, dilation, drop_size)
         return (track_segs(detections, height, width, options),)

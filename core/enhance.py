@@ -199,8 +199,9 @@ def decode_crops(latent: torch.Tensor, frame_count: int, width: int, height: int
         expected = frame_count - start if backend.layout.is_video else part.shape[0]
         pixels = backend.decode(part)[:expected]
         if pixels.shape[0] < expected:
-            raise RuntimeError(f"the VAE decoded {pixels.shape[0]} frames where {expected} were expected: "
-                               f"this VAE's frame formulas are not what it reports")
+            raise RuntimeError(f"basic_pipe: the VAE decoded {pixels.shape[0]} frames where {expected} were expected "
+                               f"(its frame formulas are not what it reports): this VAE type is not supported by the "
+                               f"detailer, use the VAE that belongs to the model")
         for offset in range(0, pixels.shape[0], RESIZE_FRAMES_PER_CHUNK):
             chunk = pixels[offset : offset + RESIZE_FRAMES_PER_CHUNK, ..., :3].to("cpu", torch.float32)
             out[start + offset : start + offset + chunk.shape[0]] = resize_frames(chunk, height, width)

@@ -46,8 +46,9 @@ class LatentLayout:
             if self.pixel_frames(self.latent_frames(count)) == count:
                 return count
         raise ValueError(
-            f"this VAE decodes no frame count between {frames} and {frames + MAX_FRAME_PADDING} whole: "
-            f"its frame formulas are not of the form a*n+b"
+            f"basic_pipe: the VAE decodes no frame count between {frames} and {frames + MAX_FRAME_PADDING} whole "
+            f"(its frame formulas are not of the form a*n+b): this VAE type is not supported by the detailer, "
+            f"use the VAE that belongs to the model"
         )
 
     def latent_frame_spans(self, latent_count: int) -> list[range]:

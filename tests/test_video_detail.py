@@ -110,3 +110,9 @@ def test_a_windowed_identity_pass_equals_the_whole_clip():
     whole, _ = run(33, IdentityVideoBackend())
     windowed, _ = run(33, IdentityVideoBackend(context_length=4, context_overlap=2))
     assert torch.allclose(whole[1][0].cropped_image, windowed[1][0].cropped_image, atol=1e-6)
+
+
+def test_a_vae_whose_frame_formulas_decode_no_count_whole_is_an_error_naming_the_pipe():
+    odd = LatentLayout(latent_frames=lambda frames: 1, pixel_frames=lambda latents: 1000)
+    with pytest.raises(ValueError, match="basic_pipe: the VAE decodes no frame count between 17 and 81 whole.*use the VAE"):
+        odd.encoded_frame_count(17)

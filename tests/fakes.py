@@ -59,7 +59,9 @@ class FakeBackend:
     def sample(self, latent, noise, noise_mask, conditionings, seed, frames=None):
         self.sample_calls.append({"latent": latent.shape, "mask": noise_mask.clone(), "conditionings": conditionings,
                                   "seed": seed, "frames": frames})
-        mask = F.interpolate(noise_mask.unsqueeze(1), size=latent.shape[-2:], mode="bilinear")
+        mask = F.interpolate(noise_mask.unsqueeze(1), size=latent.shape[-2:], mode="bilinear")  # [F, 1, h, w]
+        if self.layout.is_video:
+            mask = mask.permute(1, 0, 2, 3).unsqueeze(0)  # [1, 1, T, h, w]
         return latent + self.noise_strength * mask * (noise - latent)
 
     def slice_control(self, control, frames: range, frame_count: int):
@@ -120,13 +122,6 @@ class FakeVideoBackend(FakeBackend):
         repeated = torch.repeat_interleave(frames, torch.tensor(counts), dim=0)
         pixels = F.interpolate(repeated, scale_factor=self.stride, mode="nearest")
         return pixels.permute(0, 2, 3, 1).clamp(0, 1)
-
-    def sample(self, latent, noise, noise_mask, conditionings, seed, frames=None):
-        self.sample_calls.append({"latent": latent.shape, "mask": noise_mask.clone(), "conditionings": conditionings,
-                                  "seed": seed, "frames": frames})
-        mask = F.interpolate(noise_mask.unsqueeze(1), size=latent.shape[-2:], mode="bilinear")  # [T, 1, h, w]
-        mask = mask.permute(1, 0, 2, 3).unsqueeze(0)  # [1, 1, T, h, w]
-        return latent + self.noise_strength * mask * (noise - latent)
 
 
 class IdentityVideoBackend(FakeVideoBackend):

@@ -130,11 +130,11 @@ def test_crossing_subjects_in_a_mask_keep_their_identities():
     assert header == (HEIGHT, WIDTH) and len(segs) == 2
     shares = {}
     for seg in segs:
-        first = seg_centres(seg)[0]
-        subject = 0 if first[0] < WIDTH / 2 else 1
+        found = seg_centres(seg)
+        assert all(c is not None for c in found), "every frame has the subject's mask (merge frames filled)"
+        subject = 0 if found[0][0] < WIDTH / 2 else 1
         shares[seg.label] = own_subject_share(seg, centres, subject)
-        xs = [c[0] for c in seg_centres(seg)]
-        assert all(c is not None for c in seg_centres(seg)), "every frame has the subject's mask (merge frames filled)"
+        xs = [c[0] for c in found]
         assert xs == sorted(xs, reverse=subject == 1), f"{seg.label} jumped to the other subject: {xs}"
     assert shares == {"subject_1": 1.0, "subject_2": 1.0}, shares
     assert [seg.label for seg in segs] == ["subject_1", "subject_2"]

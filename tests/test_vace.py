@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from fakes import FakeVideoBackend, IdentityVideoBackend
+from fakes import FakeBackend, FakeVideoBackend, IdentityVideoBackend
 
 from animatediff_detailer.core.conditioning import Conditionings
 from animatediff_detailer.core.enhance import DetailSettings, detail_segs
@@ -47,10 +47,10 @@ def vace_conditioning(backend, control: torch.Tensor, masks: torch.Tensor, refer
     return [[torch.zeros(1, 4, 8), options]]
 
 
-def run(backend, conditioning, frames=None, crop_mode="union"):
+def run(backend, conditioning, frames=None, crop_mode="union", negative=None):
     frames = block_clip() if frames is None else frames
     settings = DetailSettings(guide_size=64, guide_for_bbox=False, max_size=64, seed=2, crop_mode=crop_mode)
-    conds = Conditionings(conditioning, [[torch.zeros(1, 4, 8), {}]])
+    conds = Conditionings(conditioning, negative or [[torch.zeros(1, 4, 8), {}]])
     return detail_segs(frames, ((HEIGHT, WIDTH), [seg(frames.shape[0])]), settings, conds, backend)
 
 
@@ -90,8 +90,7 @@ def test_a_control_shared_by_positive_and_negative_is_cut_once_per_seg():
     positive = vace_conditioning(backend, clip, torch.zeros(FRAMES, HEIGHT, WIDTH))
     negative = [[torch.zeros(1, 4, 8), positive[0][1]]]
     backend.encode_sizes.clear()
-    settings = DetailSettings(guide_size=64, guide_for_bbox=False, max_size=64, seed=2)
-    detail_segs(clip, ((HEIGHT, WIDTH), [seg()]), settings, Conditionings(positive, negative), backend)
+    run(backend, positive, clip, negative=negative)
     (call,) = backend.sample_calls
     cut_positive = call["conditionings"].positive[0][1]["vace_frames"][0]
     cut_negative = call["conditionings"].negative[0][1]["vace_frames"][0]
@@ -105,7 +104,7 @@ def backend_latent_of_crop(backend, clip: torch.Tensor) -> torch.Tensor:
     from animatediff_detailer.core.images import resize_frames
 
     x1, y1, x2, y2 = REGION
-    return FakeVideoBackend.encode(backend, resize_frames(clip[:, y1:y2, x1:x2], 48, 64))
+    return backend.encode(resize_frames(clip[:, y1:y2, x1:x2], 48, 64))
 
 
 @pytest.mark.parametrize("crop_mode", ["union", "tracked"])
@@ -142,8 +141,6 @@ def test_a_vace_conditioning_for_another_clip_length_is_an_error_naming_the_fix(
 
 
 def test_vace_with_an_image_vae_is_an_error():
-    from fakes import FakeBackend
-
     video = FakeVideoBackend()
     conditioning = vace_conditioning(video, block_clip(), torch.zeros(FRAMES, HEIGHT, WIDTH))
     with pytest.raises(ValueError, match="image VAE"):

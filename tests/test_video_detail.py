@@ -15,7 +15,7 @@ from animatediff_detailer.core.segs import SEG
 
 HEIGHT, WIDTH = 96, 128
 CONDS = Conditionings([[torch.zeros(1), {}]], [[torch.zeros(1), {}]])
-WAN = LatentLayout(8, 16, wan_frames_to_latent, wan_latent_to_frames)
+WAN = FakeVideoBackend().layout
 
 
 def clip(frames: int) -> torch.Tensor:

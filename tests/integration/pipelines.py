@@ -194,6 +194,15 @@ def run_recorded(comfy, pipeline: Pipeline, label: str, check: bool = True, keep
                     list(recorder.cond_batches), recorder.interrupt_requested_at, list(recorder.vae_calls))
 
 
+def expected_context_windows(frame_count: int, length: int, overlap: int) -> list[range]:
+    """The detailer's documented context windows, written out independently of the pack: ``length``
+    frames, ``overlap`` shared, the last one moved back to end at the last frame."""
+    if length <= 0 or frame_count <= length:
+        return [range(frame_count)]
+    starts = list(range(0, frame_count - length, length - overlap)) + [frame_count - length]
+    return [range(start, start + length) for start in dict.fromkeys(starts)]
+
+
 def refined_crops(segs) -> list[torch.Tensor]:
     return [torch.as_tensor(seg.cropped_image).clone() for seg in segs[1]]
 

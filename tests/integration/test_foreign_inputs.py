@@ -31,15 +31,21 @@ def retyped_pipeline(comfy, retypes: list[tuple[str, float]], record_tag: str):
     return pipeline
 
 
+@pytest.fixture(scope="module")
+def float32_run(comfy):
+    """The unrounded float32 clip detailed once, the yardstick of both half-precision runs."""
+    return run_recorded(comfy, retyped_pipeline(comfy, [("float32", 1.0)], "float32"), "frames float32, mask 0..1")
+
+
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
-def test_half_precision_frames_and_0_to_255_masks_are_detailed_like_float32(comfy, dtype, report):
+def test_half_precision_frames_and_0_to_255_masks_are_detailed_like_float32(comfy, dtype, report, float32_run):
     """The half-precision run equals, bit for bit, the float32 run on the same frames widened to
     float32 with a 0..1 mask: the only difference from the original float32 clip is the rounding
     of the frames to half precision (measured and reported)."""
     half = run_recorded(comfy, retyped_pipeline(comfy, [(dtype, 255.0)], dtype), f"frames {dtype}, mask 0..255")
     widened = run_recorded(comfy, retyped_pipeline(comfy, [(dtype, 1.0), ("float32", 1.0)], f"{dtype}-widened"),
                            f"frames {dtype} widened to float32, mask 0..1")
-    original = run_recorded(comfy, retyped_pipeline(comfy, [("float32", 1.0)], "float32"), "frames float32, mask 0..1")
+    original = float32_run
     (refined,), (reference,), (unrounded,) = half.segs()[1], widened.segs()[1], original.segs()[1]
     assert refined.cropped_image.dtype == torch.float32 and refined.cropped_image.shape == reference.cropped_image.shape
     assert float(torch.as_tensor(refined.cropped_mask).max()) <= 1.0

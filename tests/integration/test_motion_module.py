@@ -40,7 +40,7 @@ from comfy_harness import (
     mask_to_segs_inputs,
     slow_tests_enabled,
 )
-from pipelines import DetailSettings, Pipeline, Recorded, require, run_recorded
+from pipelines import DetailSettings, Pipeline, Recorded, expected_context_windows, require, run_recorded
 from memory_probe import PeakMemory  # tools/
 
 pytestmark = pytest.mark.skipif(
@@ -196,14 +196,6 @@ def motion_runs(comfy, animatediff, report):
     return runs
 
 
-def expected_windows(frame_count: int, length: int, overlap: int) -> list[range]:
-    """The detailer's documented windows: ``length`` frames, ``overlap`` shared, the last one moved back."""
-    if frame_count <= length:
-        return [range(frame_count)]
-    starts = list(range(0, frame_count - length, length - overlap)) + [frame_count - length]
-    return [range(start, start + length) for start in dict.fromkeys(starts)]
-
-
 # --- tests ---------------------------------------------------------------------------------------
 
 
@@ -280,15 +272,15 @@ def test_forty_frames_run_in_windows_of_sixteen_within_the_positional_limit(moti
 
     run = motion_runs[40]
     calls = run.recorded.sample_calls
-    windows = expected_windows(40, AUTO_WINDOW, DEFAULT_OVERLAP)
+    windows = expected_context_windows(40, AUTO_WINDOW, DEFAULT_OVERLAP)
     assert [(w.start, w.stop) for w in windows] == [(0, 16), (12, 28), (24, 40)]
     assert [c["latent_shape"][0] for c in calls] == [len(w) for w in windows]
     full_noise = comfy_sample.prepare_noise(torch.zeros((40, *calls[0]["latent_shape"][1:])), run.detailer_inputs["seed"])
     for call, window in zip(calls, windows):
         assert torch.equal(call["noise"], full_noise[window.start:window.stop]), window
     assert {c["ad_full_length"] for c in run.recorded.unet_calls} == {AUTO_WINDOW}
-    assert {c["video_length"] for c in run.temporal} == {AUTO_WINDOW}
-    assert max(c["video_length"] for c in run.temporal) <= MOTION_POSITIONS
+    assert {c["video_length"] for c in run.temporal} == {AUTO_WINDOW}, (
+        f"the motion module sees windows of {AUTO_WINDOW} frames, within its {MOTION_POSITIONS} positions")
     # The UNet calls of each window carry its 16 frames (cond and uncond batched together, or split).
     frames_per_call = {c["batch"] // max(1, len(c["cond_or_uncond"])) for c in run.recorded.unet_calls}
     assert frames_per_call == {AUTO_WINDOW}, frames_per_call

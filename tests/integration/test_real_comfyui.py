@@ -52,6 +52,7 @@ from pipelines import (
     Recorded,
     build_pipeline,
     changed_windows,
+    expected_context_windows,
     pick,
     refined_crops,
     require,
@@ -518,14 +519,6 @@ def test_cancel_during_vae_encoding_stops_before_sampling(comfy):
 # --- long clips and context windows ------------------------------------------------------------
 
 
-def expected_context_windows(frame_count: int, length: int, overlap: int) -> list[range]:
-    """Windows of ``length`` frames, ``overlap`` shared, the last one ending at the last frame."""
-    if length <= 0 or frame_count <= length:
-        return [range(frame_count)]
-    starts = list(range(0, frame_count - length, length - overlap)) + [frame_count - length]
-    return [range(start, start + length) for start in dict.fromkeys(starts)]
-
-
 def test_long_clip_is_sampled_in_overlapping_windows_with_the_whole_clips_noise(comfy):
     """Beyond context_length frames the pack samples overlapping windows; each window's noise is the
     whole clip's noise (ComfyUI's prepare_noise for the full latent and seed) sliced, so a frame's
@@ -548,7 +541,8 @@ def test_long_clip_is_sampled_in_overlapping_windows_with_the_whole_clips_noise(
 
 
 @pytest.mark.parametrize("sampler_name", ["euler", "euler_ancestral", "dpmpp_sde", "ddim"])
-def test_frames_of_a_plain_model_are_sampled_in_chunks_that_do_not_change_the_result(comfy, sampler_name, report):
+def test_frames_of_a_plain_model_are_sampled_in_chunks_that_do_not_change_the_result(comfy, sampler_name, report,
+                                                                                      monkeypatch):
     """A model without temporal layers samples its frames independently: the pack samples them in
     chunks sized to memory (here capped at 3 and 2 frames), with the whole clip's initial noise
     sliced and, for ancestral and SDE samplers, step noise drawn per frame. The refined crops are
@@ -557,12 +551,9 @@ def test_frames_of_a_plain_model_are_sampled_in_chunks_that_do_not_change_the_re
     clip, detail = ClipSettings(frames=7), DetailSettings(steps=3, sampler_name=sampler_name)
     runs = {}
     for limit in (None, 3, 2):
-        sampling.CHUNK_FRAMES_LIMIT = limit
-        try:
-            pipeline = build_pipeline(comfy, clip=clip, detail=detail, record_tag="base")
-            runs[limit] = run_recorded(comfy, pipeline, f"{sampler_name}, chunks of {limit or 'all'} frames (7 frames)")
-        finally:
-            sampling.CHUNK_FRAMES_LIMIT = None
+        monkeypatch.setattr(sampling, "CHUNK_FRAMES_LIMIT", limit)
+        pipeline = build_pipeline(comfy, clip=clip, detail=detail, record_tag="base")
+        runs[limit] = run_recorded(comfy, pipeline, f"{sampler_name}, chunks of {limit or 'all'} frames (7 frames)")
     assert [c["latent_shape"][0] for c in runs[None].sample_calls] == [7]
     assert [c["latent_shape"][0] for c in runs[3].sample_calls] == [3, 2, 2]
     assert [c["latent_shape"][0] for c in runs[2].sample_calls] == [2, 2, 2, 1]

@@ -20,9 +20,13 @@ import example_clip  # tools/
 import workflow_ui
 from comfy_harness import (
     CHECKPOINT_NAME,
+    OUR_DETAIL_AND_PASTE,
     OUR_DETAILER,
+    OUR_FILTER_BY_SIZE,
     OUR_MASK_TO_SEGS,
+    OUR_ORDER,
     OUR_PASTE,
+    OUR_PREVIEW,
     OUR_TO_BASIC_PIPE,
     REPO_ROOT,
     ClipSettings,
@@ -238,11 +242,11 @@ def test_companion_nodes_work_on_refined_wan_segs(comfy, video_model_names):
     """The refined SEGS are pixels: preview, filter and order them, and detail-and-paste in one node."""
     pipeline = video_pipeline(video_model_names, 17, "tracked")
     g, ids = pipeline.graph, pipeline.ids
-    preview = g.add("AnimateDiffDetailer_SEGSPreview", segs=OUT(ids["detailer"]), size=64)
-    kept = g.add("AnimateDiffDetailer_SEGSFilterBySize", segs=OUT(ids["detailer"]), min_side=1, max_side=4096,
+    preview = g.add(OUR_PREVIEW, segs=OUT(ids["detailer"]), size=64)
+    kept = g.add(OUR_FILTER_BY_SIZE, segs=OUT(ids["detailer"]), min_side=1, max_side=4096,
                  min_confidence=0.0)
-    ordered = g.add("AnimateDiffDetailer_SEGSOrder", segs=OUT(kept, 0), order_by="area", descending=True, take=1)
-    each = g.add("AnimateDiffDetailer_DetailerForEachPipeForAnimateDiff", image_frames=OUT(ids["clip"], 0),
+    ordered = g.add(OUR_ORDER, segs=OUT(kept, 0), order_by="area", descending=True, take=1)
+    each = g.add(OUR_DETAIL_AND_PASTE, image_frames=OUT(ids["clip"], 0),
                  segs=OUT(ids["segs"]), feather=0, basic_pipe=OUT(ids["pipe"]), crop_mode="tracked",
                  **pipeline.detail.inputs())
     g.add("TestSink", images=OUT(preview), images_b=OUT(each, 0), segs=OUT(ordered))

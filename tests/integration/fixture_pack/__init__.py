@@ -403,12 +403,10 @@ class _FakeBoxDetector:
     def __init__(self, frames, masks, missed, label, confidence):
         self.frames, self.masks, self.missed = frames, masks, missed
         self.label, self.confidence = label, confidence
-        self.calls = 0
 
     def detect(self, image, threshold, dilation, crop_factor, drop_size=1, detailer_hook=None):
         import numpy as np
 
-        self.calls += 1
         matches = [i for i in range(self.frames.shape[0]) if torch.equal(self.frames[i], image[0].to(self.frames.dtype))]
         if len(matches) != 1:
             raise ValueError(f"TestFakeDetector was given an image that is not one frame of its clip ({len(matches)} match)")

@@ -38,7 +38,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from tiny_checkpoint import (
+    GENERATOR_VERSION,
     SD15_UNET,
+    UNET_CHANNELS,
     VAE_KINDS,
     VaeKind,
     linear,
@@ -54,16 +56,14 @@ from tiny_checkpoint import (
 
 log = logging.getLogger(__name__)
 
-# Bump when generation changes in a way the layout hash does not capture.
-GENERATOR_VERSION = 1
 CHECKPOINT_STEM = "full-sd15"
 MOTION_STEM = "mm-sd15-v2-random"
 
-# AnimateDiff v2 for SD1.5, as ADE reads it.
-MOTION_LEVEL_CHANNELS = (320, 640, 1280, 1280)
-MOTION_MIDDLE_CHANNELS = 1280
-MOTION_DOWN_MODULES = 2  # temporal transformers per down block
-MOTION_UP_MODULES = 3  # and per up block (one per output block of the UNet level)
+# AnimateDiff v2 for SD1.5, as ADE reads it: one temporal transformer per res block of each UNet level.
+MOTION_LEVEL_CHANNELS = tuple(UNET_CHANNELS * mult for mult in SD15_UNET.channel_mult)  # 320, 640, 1280, 1280
+MOTION_MIDDLE_CHANNELS = MOTION_LEVEL_CHANNELS[-1]
+MOTION_DOWN_MODULES = SD15_UNET.res_blocks  # temporal transformers per down block
+MOTION_UP_MODULES = SD15_UNET.res_blocks + 1  # and per up block (one per output block of the UNet level)
 MOTION_ATTENTION_BLOCKS = 2  # two temporal self-attentions per transformer block
 MOTION_POSITIONS = 32  # v2's positional-encoding length: the longest clip it sees at once
 POSITION_BASE = 10000.0
@@ -124,9 +124,7 @@ def _write(path: Path, params: list[Param], metadata_key: str, info: dict) -> No
 def ensure_sd15_checkpoint(cache_dir: str | os.PathLike[str] | None = None, *, vae: VaeKind = "taesd") -> str:
     """Path of the full-UNet SD1.5 checkpoint (about 2 GB), building it in ``cache_dir`` if
     missing or damaged (default: ``tiny_checkpoint.default_cache_dir()``)."""
-    if vae not in VAE_KINDS:
-        raise ValueError(f"vae must be one of {VAE_KINDS}, not {vae!r}")
-    params = sd15_checkpoint_layout(vae)
+    params = sd15_checkpoint_layout(vae)  # checks vae
     version = params_hash(params, GENERATOR_VERSION)
     info = {"layout": version, "vae": vae, "about": "random-weight SD1.5 (full UNet) for motion-module tests"}
     return ensure_cached_file(f"{CHECKPOINT_STEM}-{vae}-{version}.safetensors", cache_dir,

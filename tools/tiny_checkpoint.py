@@ -376,14 +376,14 @@ def checkpoint_layout(vae: VaeKind = "kl", unet: UNetLayout = TINY_UNET) -> list
     return params
 
 
-def unet_parameter_count(unet: UNetLayout = TINY_UNET) -> int:
-    """Number of UNet parameters."""
-    return sum(math.prod(p.shape) for p in _unet_params(UNET_PREFIX, unet))
+def unet_parameter_count() -> int:
+    """Number of parameters of the tiny checkpoint's UNet."""
+    return sum(math.prod(p.shape) for p in _unet_params(UNET_PREFIX, TINY_UNET))
 
 
-def layout_hash(vae: VaeKind = "kl", unet: UNetLayout = TINY_UNET) -> str:
-    """Short hash of layout, fills, seed and dtype; part of the cached file's name."""
-    return params_hash(checkpoint_layout(vae, unet), GENERATOR_VERSION)
+def layout_hash(vae: VaeKind = "kl") -> str:
+    """Short hash of the tiny checkpoint's layout, fills, seed and dtype; part of the cached file's name."""
+    return params_hash(checkpoint_layout(vae), GENERATOR_VERSION)
 
 
 def params_hash(params: list[Param], generator_version: int) -> str:
@@ -425,9 +425,9 @@ def make_tensor(param: Param) -> torch.Tensor:
     return values.mul_(param.value / math.sqrt(fan_in)).to(STORE_DTYPE)
 
 
-def build_state_dict(vae: VaeKind = "kl", unet: UNetLayout = TINY_UNET) -> dict[str, torch.Tensor]:
-    """The checkpoint's tensors, freshly generated."""
-    return {param.name: make_tensor(param) for param in checkpoint_layout(vae, unet)}
+def build_state_dict(vae: VaeKind = "kl") -> dict[str, torch.Tensor]:
+    """The tiny checkpoint's tensors, freshly generated."""
+    return {param.name: make_tensor(param) for param in checkpoint_layout(vae)}
 
 
 def _is_complete_safetensors(path: Path) -> bool:

@@ -26,7 +26,6 @@ from pack_paths import REPO_ROOT, load_pack
 
 DEFAULT_OUT = REPO_ROOT / "docs" / "tracks.png"
 TRACK_COLOURS = ((255, 120, 40), (60, 200, 255), (230, 80, 220), (120, 230, 90))
-SCALE = 1  # frame pixels per picture pixel
 DASH = 5
 
 
@@ -48,32 +47,32 @@ def _dashed_rectangle(draw: ImageDraw.ImageDraw, box: tuple[int, int, int, int],
         length = max(abs(b[0] - a[0]), abs(b[1] - a[1]))
         for start in range(0, length, 2 * DASH):
             stop = min(length, start + DASH)
-            draw.line([(a[0] + (b[0] - a[0]) * start // max(length, 1), a[1] + (b[1] - a[1]) * start // max(length, 1)),
-                       (a[0] + (b[0] - a[0]) * stop // max(length, 1), a[1] + (b[1] - a[1]) * stop // max(length, 1))],
+            draw.line([(a[0] + (b[0] - a[0]) * start // length, a[1] + (b[1] - a[1]) * start // length),
+                       (a[0] + (b[0] - a[0]) * stop // length, a[1] + (b[1] - a[1]) * stop // length)],
                       fill=colour, width=width)
 
 
 def track_strip(clip: np.ndarray, tracks, columns: int = 6) -> Image.Image:
     """``columns`` frames of ``clip`` side by side, each with every track's box and label on it."""
     frame_count, height, width = clip.shape[:3]
-    tile_w, tile_h = width * SCALE, height * SCALE
+    tile_w, tile_h = width, height
     indices = pick_frames(frame_count, columns)
     strip = Image.new("RGB", (len(indices) * (tile_w + GAP) - GAP, tile_h + 36), BACKGROUND)
     draw = ImageDraw.Draw(strip)
     for column, index in enumerate(indices):
         left = column * (tile_w + GAP)
-        strip.paste(Image.fromarray(clip[index]).resize((tile_w, tile_h), Image.NEAREST), (left, 0))
+        strip.paste(Image.fromarray(clip[index]), (left, 0))
         for number, track in enumerate(tracks):
             if not bool(track.present[index]):
                 continue
             colour = TRACK_COLOURS[number % len(TRACK_COLOURS)]
-            x1, y1, x2, y2 = (float(v) * SCALE for v in track.boxes[index])
+            x1, y1, x2, y2 = (float(v) for v in track.boxes[index])
             box = (left + round(x1), round(y1), left + round(x2) - 1, round(y2) - 1)
             if track.detections[index] is not None:
                 draw.rectangle(box, outline=colour, width=2)
             else:
                 _dashed_rectangle(draw, box, colour, 2)
-            draw.text((box[0] + 3, max(0, box[1] - 12) if box[1] >= 12 else box[3] + 2), track.label, fill=colour)
+            draw.text((box[0] + 3, box[1] - 12 if box[1] >= 12 else box[3] + 2), track.label, fill=colour)
         draw.text((left + 2, tile_h + 4), f"frame {index}", fill=TEXT)
     draw.text((2, tile_h + 20), "solid: detected   dashed: filled (the two subjects' masks merged into one region)",
               fill=TEXT)

@@ -22,8 +22,10 @@ Tables (each a flag; the defaults print the first):
     COMFYUI_PATH=/path/to/ComfyUI /path/to/comfy-venv/bin/python benchmarks/bench_detailer.py [--frames 8 16 32] [--long] [--wan]
     COMFYUI_PATH=/path/to/ComfyUI /path/to/comfy-venv/bin/python benchmarks/bench_detailer.py --frames --large 0 --wan   # Wan only
 
-Impact Pack is used when it sits in $COMFYUI_PATH/custom_nodes. Nothing here is a test: the
-numbers depend on the machine, so they are printed, never asserted.
+Impact Pack (in $COMFYUI_PATH/custom_nodes) is needed for its rows of the first and the Wan
+tables; ``--no-impact`` leaves them out. AnimateDiff-Evolved is needed for ``--motion-module``.
+The model files are generated (once, cached) before any measured run. Nothing here is a test:
+the numbers depend on the machine, so they are printed, never asserted.
 """
 
 from __future__ import annotations
@@ -48,7 +50,7 @@ sys.path.append(str(REPO / "tools"))  # tools/ only: the repository root never g
 
 import comfy_headless  # noqa: E402
 import tiny_checkpoint  # noqa: E402
-from memory_probe import PeakMemory, rss_bytes  # noqa: E402
+from memory_probe import PeakMemory  # noqa: E402
 
 OUR_DETAILER = "AnimateDiffDetailer_SEGSDetailerForAnimateDiff"
 IMPACT_DETAILER = "SEGSDetailerForAnimateDiff"
@@ -249,9 +251,8 @@ def run_point(comfy_path: str, point: Point) -> dict:
 
     loaded = load(comfy_path, point)
     if point.one_batch:  # the whole clip in one UNet batch, as before chunking (and as Impact does)
-        sampling = loaded.harness.pack_module("nodes.adapter.sampling")
-        sampling.CPU_SAMPLING_BUDGET, sampling.SAMPLING_MEMORY_SHARE = float("inf"), float("inf")
-        sampling.CPU_FRAMES_PER_CHUNK = point.frames
+        backend = loaded.harness.pack_module("nodes.adapter.sampling").ComfySamplingBackend
+        backend.frames_per_chunk = lambda self, latent_shape: latent_shape[0]
     node = loaded.harness.node_class(IMPACT_DETAILER if point.node == "impact" else OUR_DETAILER)()
     if point.clip == "crossing":
         clip, segs = crossing_clip(loaded.harness.pack_module("core.mask_segs"), point.frames, point.size)
@@ -259,7 +260,6 @@ def run_point(comfy_path: str, point: Point) -> dict:
         clip, segs = make_clip(loaded.harness.pack_module("core.segs").SEG, point.frames, point.size)
     x1, y1, x2, y2 = segs[1][0].crop_region
     timers, error = Timers(), None
-    before = rss_bytes()
     with instrumented(loaded.model, loaded.vae, timers) as patched, PeakMemory() as memory, torch.inference_mode():
         started = time.perf_counter()
         try:
@@ -270,7 +270,7 @@ def run_point(comfy_path: str, point: Point) -> dict:
             error = f"{type(failure).__name__}: {str(failure).splitlines()[0][:160]}"
         wall = time.perf_counter() - started
     return {"wall": wall, "unet": timers.unet, "encode": timers.encode, "decode": timers.decode,
-            "growth": memory.growth, "before": before, "input": clip.element_size() * clip.nelement(),
+            "growth": memory.growth, "before": memory.start, "input": clip.element_size() * clip.nelement(),
             "output": point.frames * (x2 - x1) * (y2 - y1) * 3 * 4, "sampled_shapes": timers.sampled_shapes,
             "unet_batches": timers.unet_batches, "error": error}
 
@@ -308,12 +308,14 @@ def _sampling_calls(result: dict) -> str:
 # --- tables ---------------------------------------------------------------------------------------
 
 
+IMPACT_SETTINGS = {"crop_mode": "union", "context_length": 0}  # our node with the Impact id's defaults
+
+
 def impact_table(frame_counts: list[int], large: int, repeats: int, with_impact: bool = True) -> str:
     """Ours against Impact's on the tiny checkpoint, guide_size 256."""
-    impact_settings = {"crop_mode": "union", "context_length": 0}
     variants = [("Impact 7.10.6", "impact", {})] if with_impact else []
-    variants += [("ours, Impact settings", "ours", impact_settings),
-                ("ours, Impact settings, fp32 encode", "ours", {**impact_settings, "vae_encode_precision": "fp32"}),
+    variants += [("ours, Impact settings", "ours", IMPACT_SETTINGS),
+                ("ours, Impact settings, fp32 encode", "ours", {**IMPACT_SETTINGS, "vae_encode_precision": "fp32"}),
                 ("ours, own defaults", "ours", {})]
     lines = ["| node | frames | size | wall s | UNet s | VAE encode s | VAE decode s | rest s | peak growth MB | "
              "sampling calls | wall vs Impact | outside UNet vs Impact | growth vs Impact |",
@@ -368,7 +370,7 @@ def long_table(guide_size: float, repeats: int) -> str:
     return "\n".join(lines)
 
 
-def tracking_table(frames: int = 16, size: int = 256) -> str:
+def tracking_table(repeats: int, frames: int = 16, size: int = 256) -> str:
     """Union against tracked crops on a subject crossing the frame, same guide_size and max_size:
     the subject's scale at sampling time, wall time, and the window path's jitter."""
     from pack_paths import load_pack
@@ -379,11 +381,12 @@ def tracking_table(frames: int = 16, size: int = 256) -> str:
     _, segs = crossing_clip(mask_segs, frames, size)
     lines = ["| crop mode | crop or window px | sampled px | subject scale | wall s | window jitter px/frame^2 |",
              "|---|---|---|---|---|---|"]
+    (fitted,) = regions.fit_segs(segs, size, size)
     for mode in ("union", "tracked"):
         settings = enhance.DetailSettings(256, True, 768, 42, 0, False, mode, 2.0)
-        (fitted,) = regions.fit_segs(segs, size, size)
         windows = (plan := enhance.plan_seg(fitted, settings, frames)).crop_windows
-        result = measure(Point("sd15", "ours", frames, size, {"crop_mode": mode}, clip="crossing", label=f"tracking, {mode}"))
+        result = measure(Point("sd15", "ours", frames, size, {"crop_mode": mode}, clip="crossing", label=f"tracking, {mode}"),
+                         repeats)
         lines.append(f"| {mode} | {windows.width}x{windows.height} | {plan.size.width}x{plan.size.height} | "
                      f"{plan.size.width / windows.width:.2f} | {result['wall']:.1f} | {tracking.path_jitter(windows):.2f} |")
     return "\n".join(lines)
@@ -392,12 +395,11 @@ def tracking_table(frames: int = 16, size: int = 256) -> str:
 WAN_FRAMES = (17, 33, 81)
 
 
-def wan_table(repeats: int) -> str:
+def wan_table(repeats: int, with_impact: bool = True) -> str:
     """The tiny Wan 2.1 T2V model and VAE: our id's defaults against Impact's node (union crop),
     and ours with Impact's settings; errors are recorded, not raised."""
-    variants = [("Impact 7.10.6", "impact", {}), ("ours, Impact settings", "ours", {"crop_mode": "union",
-                                                                                   "context_length": 0}),
-                ("ours, own defaults", "ours", {})]
+    variants = [("Impact 7.10.6", "impact", {})] if with_impact else []
+    variants += [("ours, Impact settings", "ours", IMPACT_SETTINGS), ("ours, own defaults", "ours", {})]
     lines = ["| node | frames | wall s | UNet s | VAE encode s | VAE decode s | peak growth MB | sampled latent "
              "[B, C, T, h, w] | result |",
              "|---|---|---|---|---|---|---|---|---|"]
@@ -414,18 +416,35 @@ def wan_table(repeats: int) -> str:
 MOTION_FRAMES = (8, 40)
 
 
-def motion_table() -> str:
+def motion_table(repeats: int) -> str:
     """Our detailer (own defaults) with a real motion module on 8 and 40 frames: 64 px crops, 2 steps."""
     lines = ["| frames | wall s | UNet s | VAE s | peak growth MB | process peak MB | sampling calls (frames) | UNet batches |",
              "|---|---|---|---|---|---|---|---|"]
     for frames in MOTION_FRAMES:
         result = measure(Point("motion", "ours", frames, 160, {}, guide_size=64, max_size=64, steps=2,
-                               label="motion module"))
+                               label="motion module"), repeats)
         batches = sorted(set(result["unet_batches"]))
         lines.append(f"| {frames} | {result['wall']:.1f} | {result['unet']:.1f} | {result['encode'] + result['decode']:.1f} | "
                      f"{result['growth'] / MB:.0f} | {(result['before'] + result['growth']) / MB:.0f} | "
                      f"{_sampling_calls(result)} | {len(result['unet_batches'])} of {'/'.join(map(str, batches))} |")
     return "\n".join(lines)
+
+
+def prepare_models(args: argparse.Namespace) -> None:
+    """Generate (or find in the cache) every model file the chosen tables load, before any measured
+    run: a run that generated them would carry that memory into its numbers."""
+    if args.frames or args.large or args.tracking or args.long:
+        tiny_checkpoint.ensure_tiny_checkpoint()
+    if args.wan:
+        import tiny_video_models
+
+        for kind in ("wan", "wan_vae"):
+            tiny_video_models.ensure_tiny_model(kind)
+    if args.motion_module:
+        import motion_models
+
+        motion_models.ensure_sd15_checkpoint()
+        motion_models.ensure_motion_module()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -441,7 +460,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--motion-module", action="store_true",
                         help="also our detailer with a real AnimateDiff motion module (full SD1.5 UNet, random "
                              "weights; builds 3 GB of models once) on 8 and 40 frames")
-    parser.add_argument("--no-impact", action="store_true", help="leave Impact's node out of the first table")
+    parser.add_argument("--no-impact", action="store_true", help="leave Impact's node out of the first and Wan tables")
     parser.add_argument("--point", help=argparse.SUPPRESS)  # one measured run (a child process)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
@@ -458,6 +477,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
+    prepare_models(args)
     print(f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
           f"CPU only. Each row: a fresh ComfyUI process; {args.repeats} run(s) per row (medians).")
     if args.frames or args.large:
@@ -466,18 +486,18 @@ def main(argv: list[str] | None = None) -> int:
         print(impact_table(args.frames, args.large, args.repeats, not args.no_impact))
     if args.tracking:
         print("\nUnion against tracked crops (16 frames, a subject crossing 256x256 frames):")
-        print(tracking_table())
+        print(tracking_table(args.repeats))
     if args.long:
         print(f"\nLong clips on a plain model, our id, guide_size {args.long_guide:g}:")
         print(long_table(args.long_guide, args.repeats))
     if args.wan:
         print("\nTiny Wan 2.1 T2V model and VAE, 256x256 clip, 4 steps, euler / simple, cfg 5, denoise 0.5, "
               "guide_size 256, max_size 768:")
-        print(wan_table(args.repeats))
+        print(wan_table(args.repeats, not args.no_impact))
     if args.motion_module:
         print("\nReal motion module (SD1.5's full UNet + random AnimateDiff v2, ADE evolved sampling), our defaults "
               "(tracked crop, auto windows), 64 px crops, 2 steps, cfg 8, denoise 0.5:")
-        print(motion_table())
+        print(motion_table(args.repeats))
     return 0
 
 

@@ -28,7 +28,14 @@ from .segs_nodes import (
     ToBasicPipe,
     TrackSEGSForVideo,
 )
-from .registry import NodeEntry, build_mappings, impact_alias_values, impact_fallbacks, impact_pack_installed
+from .registry import (
+    NodeEntry,
+    build_mappings,
+    impact_alias_values,
+    impact_fallbacks,
+    impact_pack_installed,
+    redirect_missing_nodes,
+)
 
 log = logging.getLogger(__name__)
 
@@ -77,4 +84,5 @@ if IMPACT_PACK_INSTALLED:
         {entry.impact_id: list((entry.impact_class or entry.node_class).INPUT_TYPES()["required"])
          for entry in NODE_ENTRIES if entry.impact_id},
         impact_alias_values(NODE_ENTRIES),
+        redirect_missing_nodes,
     )

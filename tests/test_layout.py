@@ -54,3 +54,12 @@ def test_tools_and_benchmarks_never_import_tests(folder):
             f"{folder}/{path.name} refers to tests/")
         for level, module in imports(path):
             assert module.split(".")[0] not in test_modules, f"{folder}/{path.name} imports the test module {module}"
+
+
+@pytest.mark.parametrize("path", python_files("nodes/adapter"), ids=lambda p: p.name)
+def test_the_adapter_reaches_only_core_and_itself_in_the_pack(path):
+    """Dependencies point one way: nodes/ -> nodes/adapter/ -> core/ (``..core`` from inside the package)."""
+    for level, module in imports(path):
+        assert level != 2, f"adapter/{path.name} imports nodes/{module}: the node layer depends on the adapter, not back"
+        if level >= 3:
+            assert module.split(".")[0] == "core", f"adapter/{path.name} imports {'.' * level}{module}"

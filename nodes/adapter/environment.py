@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from typing import Any
 
 from ...core.schedule import EXTRA_SCHEDULERS
@@ -111,11 +112,13 @@ def has_own_context_windows(model: Any) -> bool:
 
 
 def install_impact_fallback(fallbacks: dict[str, str], required_inputs: dict[str, list[str]],
-                            alias_values: dict[str, dict[str, Any]] | None = None) -> None:
+                            alias_values: dict[str, dict[str, Any]],
+                            redirect_missing_nodes: Callable[[dict, dict[str, str], Any, dict], list[str]]) -> None:
     """Let prompts with Impact ids run on our nodes when Impact Pack is installed but did not load.
 
-    A prompt handler rewrites the missing ids before the server validates the prompt (all
-    inputs kept, and ``alias_values`` for our inputs the prompt lacks, so the node behaves as
+    A prompt handler rewrites the missing ids before the server validates the prompt with
+    ``redirect_missing_nodes(prompt, fallbacks, registered ids, alias_values)`` (the registry's:
+    all inputs kept, and ``alias_values`` for our inputs the prompt lacks, so the node behaves as
     under Impact's id); ComfyUI's Node Replacement API, where it exists, also learns the
     replacements, so the frontend can offer them for missing nodes. Its server-side copy
     keeps only the inputs named in the mapping, and it fails on one that a prompt lacks, so
@@ -127,8 +130,6 @@ def install_impact_fallback(fallbacks: dict[str, str], required_inputs: dict[str
         import nodes as comfy_nodes
     except ImportError:
         return
-    from ..registry import redirect_missing_nodes
-
     prompt_server = getattr(server.PromptServer, "instance", None)
     if prompt_server is None:
         return
@@ -153,5 +154,5 @@ def install_impact_fallback(fallbacks: dict[str, str], required_inputs: dict[str
     for old_id, new_id in fallbacks.items():
         names = required_inputs.get(old_id, [])
         mapping = [{"new_id": name, "old_id": name} for name in names]
-        mapping += [{"new_id": name, "set_value": value} for name, value in (alias_values or {}).get(old_id, {}).items()]
+        mapping += [{"new_id": name, "set_value": value} for name, value in alias_values.get(old_id, {}).items()]
         manager.register(io.NodeReplace(new_node_id=new_id, old_node_id=old_id, old_widget_ids=None, input_mapping=mapping))

@@ -483,13 +483,14 @@ def ensure_tiny_checkpoint(cache_dir: str | os.PathLike[str] | None = None, *, v
     return ensure_cached_file(name, cache_dir, lambda path: _write_checkpoint(path, vae, version))
 
 
-def ensure_cached_file(name: str, cache_dir: str | os.PathLike[str] | None, build) -> str:
+def ensure_cached_file(name: str, cache_dir: str | os.PathLike[str] | None, build,
+                       is_complete: Callable[[Path], bool] = _is_complete_safetensors) -> str:
     """Path of ``name`` in ``cache_dir`` (default :func:`default_cache_dir`), calling ``build(path)``
-    when the file is missing or damaged."""
+    when the file is missing or damaged (``is_complete``: by default a whole safetensors file)."""
     directory = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / name
-    if path.is_file() and _is_complete_safetensors(path):
+    if path.is_file() and is_complete(path):
         log.debug("Using cached %s", path)
     else:
         build(path)

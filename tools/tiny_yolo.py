@@ -13,12 +13,11 @@ Run as a script to build (or find) the file and print its path::
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
 from pathlib import Path
 
-from tiny_checkpoint import default_cache_dir
+from tiny_checkpoint import ensure_cached_file, generator_cli
 
 log = logging.getLogger(__name__)
 
@@ -27,15 +26,15 @@ FILE_NAME = "adtest-yolov8n-random-v1.pt"  # bump the version when the build cha
 
 
 def ensure_tiny_yolo(cache_dir: str | os.PathLike[str] | None = None) -> str:
-    """Path of the random-weight YOLOv8n file, building it in ``cache_dir`` when missing.
+    """Path of the random-weight YOLOv8n file, building it in ``cache_dir`` (default
+    :func:`tiny_checkpoint.default_cache_dir`) when missing.
 
     Raises ImportError when ``ultralytics`` is not installed.
     """
-    directory = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / FILE_NAME
-    if path.is_file() and path.stat().st_size > 0:
-        return str(path)
+    return ensure_cached_file(FILE_NAME, cache_dir, _build, is_complete=lambda path: path.stat().st_size > 0)
+
+
+def _build(path: Path) -> None:
     os.environ.setdefault("YOLO_OFFLINE", "1")
     import torch
     from ultralytics import YOLO
@@ -44,18 +43,16 @@ def ensure_tiny_yolo(cache_dir: str | os.PathLike[str] | None = None) -> str:
     torch.manual_seed(SEED)
     model = YOLO("yolov8n.yaml")
     partial = path.with_name(f"{path.stem}.{os.getpid()}.partial.pt")
-    model.save(str(partial))
-    os.replace(partial, path)
-    return str(path)
+    try:
+        model.save(str(partial))
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cache-dir", default=None, help=f"where to keep the file (default: {default_cache_dir()})")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    print(ensure_tiny_yolo(args.cache_dir))
-    return 0
+    """CLI: build (or find) the file and print its path and size."""
+    return generator_cli(__doc__, argv, lambda args: [(ensure_tiny_yolo(args.cache_dir), "random-weight YOLOv8n")])
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ from ..core.colour import ColourMatch
 from ..core.conditioning import Conditionings
 from ..core.enhance import CROP_MODES, DetailSettings, detail_and_paste, detail_segs
 from ..core.images import check_frames
-from ..core.options import VAE_ENCODE_PRECISIONS, SamplingOptions
+from ..core.options import PRECISIONS, SamplingOptions
 from ..core.segs import unpack_segs
 from .adapter import environment
 from .adapter.inputs import unpack_basic_pipe
@@ -35,7 +35,8 @@ def empty_cnet_image() -> torch.Tensor:
 
 
 def detailer_inputs(
-    guide_size_default: float = 256, crop_mode_default: str = "union", context_length_default: int = 0
+    guide_size_default: float = 256, crop_mode_default: str = "union", context_length_default: int = 0,
+    sampling_precision_default: str = "fp32",
 ) -> dict[str, dict[str, tuple]]:
     """The inputs of Impact's SEGSDetailerForAnimateDiff, in its order, with tooltips; plus ours after them."""
     max_res = environment.max_resolution()
@@ -76,8 +77,10 @@ def detailer_inputs(
                                        "tooltip": "Sample clips longer than this many frames in overlapping windows, cross-faded. 0 = no windows; -1 = auto: 16 when the model carries an AnimateDiff motion module, else none. Without windows, the frames of a model without temporal layers are sampled in chunks sized to free memory (the result does not change). Ignored when the model has its own context windows (AnimateDiff-Evolved context options, ComfyUI's Context Windows nodes). With a video model (Wan) the frames are converted to latent frames."}),
             "context_overlap": ("INT", {"default": 4, "min": 0, "max": 4095, "step": 1,
                                         "tooltip": "Frames shared by neighbouring windows, blended so no seam shows."}),
-            "vae_encode_precision": (list(VAE_ENCODE_PRECISIONS), {"default": "auto",
-                                     "tooltip": "auto: encode crops in bfloat16 on a CPU that computes it natively (about 1.7x faster), fp32 elsewhere. fp32 / bf16 force one."}),
+            "vae_encode_precision": (list(PRECISIONS), {"default": "auto",
+                                     "tooltip": "auto: encode crops in bfloat16 on a CPU that computes it natively (about 2x faster), fp32 elsewhere. fp32 / bf16 force one. GPUs keep ComfyUI's own VAE precision."}),
+            "sampling_precision": (list(PRECISIONS), {"default": sampling_precision_default,
+                                   "tooltip": "Precision of the model while sampling on the CPU. auto: bfloat16 on a CPU that computes it natively (about 2x faster; ComfyUI does the same on GPUs, but keeps fp32 on every CPU), for models of image latents. fp32: ComfyUI's own precision, as Impact. bf16: bfloat16 in any case. GPUs keep ComfyUI's own precision."}),
         },
     }
 
@@ -110,6 +113,7 @@ def pass_options(inputs: dict[str, Any]) -> tuple[SamplingOptions, DetailSetting
         denoise=inputs["denoise"], refiner_ratio=inputs["refiner_ratio"] or 0.0,
         scheduler_func=inputs["scheduler_func_opt"], context_length=inputs["context_length"],
         context_overlap=inputs["context_overlap"], vae_encode_precision=inputs["vae_encode_precision"],
+        sampling_precision=inputs["sampling_precision"],
     )
     settings = DetailSettings(
         guide_size=inputs["guide_size"], guide_for_bbox=inputs["guide_size_for"], max_size=inputs["max_size"],
@@ -180,10 +184,12 @@ class SEGSDetailerForAnimateDiff:
     CATEGORY = f"{PACK_CATEGORY}/detailer"
     CROP_MODE_DEFAULT = "tracked"
     CONTEXT_LENGTH_DEFAULT = -1  # auto: windows of 16 frames for AnimateDiff models
+    SAMPLING_PRECISION_DEFAULT = "auto"
 
     @classmethod
     def INPUT_TYPES(cls) -> dict[str, dict[str, tuple]]:
-        return detailer_inputs(crop_mode_default=cls.CROP_MODE_DEFAULT, context_length_default=cls.CONTEXT_LENGTH_DEFAULT)
+        return detailer_inputs(crop_mode_default=cls.CROP_MODE_DEFAULT, context_length_default=cls.CONTEXT_LENGTH_DEFAULT,
+                               sampling_precision_default=cls.SAMPLING_PRECISION_DEFAULT)
 
     def doit(self, *args: Any, **kwargs: Any) -> tuple[Any, list[torch.Tensor]]:
         _, refined, cnet_images = run_pass(bind_inputs(type(self), args, kwargs))
@@ -196,14 +202,16 @@ class ImpactSEGSDetailerForAnimateDiff(SEGSDetailerForAnimateDiff):
     CATEGORY = IMPACT_DETAILER_CATEGORY
     CROP_MODE_DEFAULT = "union"  # saved Impact workflows behave as before
     CONTEXT_LENGTH_DEFAULT = 0
+    SAMPLING_PRECISION_DEFAULT = "fp32"
 
 
-def detail_and_paste_inputs(crop_mode_default: str, context_length_default: int,
-                            colour_match_default: bool) -> dict[str, dict[str, tuple]]:
+def detail_and_paste_inputs(crop_mode_default: str, context_length_default: int, colour_match_default: bool,
+                            sampling_precision_default: str) -> dict[str, dict[str, tuple]]:
     """Impact's DetailerForEachPipeForAnimateDiff inputs: the detailer's, with ``feather`` after
     ``denoise``, ``detailer_hook`` first among the optional ones, and its own defaults; then the
-    paste's colour match, last (saved workflows keep their widget order)."""
-    base = detailer_inputs(512, crop_mode_default, context_length_default)
+    paste's colour match and ``sampling_precision``, last, in the order they were added (saved
+    workflows keep their widget order)."""
+    base = detailer_inputs(512, crop_mode_default, context_length_default, sampling_precision_default)
     required = dict(base["required"])
     required["max_size"] = ("FLOAT", {**required["max_size"][1], "default": 1024})
     ordered: dict[str, tuple] = {}
@@ -214,7 +222,9 @@ def detail_and_paste_inputs(crop_mode_default: str, context_length_default: int,
         ordered[name] = spec
     optional = {"detailer_hook": ("DETAILER_HOOK", {"tooltip": "Impact detailer hook; only its post_paste stage is applied."})}
     optional.update(base["optional"])
+    sampling_precision = optional.pop("sampling_precision")
     optional.update(colour_match_inputs(colour_match_default))
+    optional["sampling_precision"] = sampling_precision
     return {"required": ordered, "optional": optional}
 
 
@@ -233,10 +243,12 @@ class DetailerForEachPipeForAnimateDiff:
     CROP_MODE_DEFAULT = "tracked"
     CONTEXT_LENGTH_DEFAULT = -1
     COLOR_MATCH_DEFAULT = True
+    SAMPLING_PRECISION_DEFAULT = "auto"
 
     @classmethod
     def INPUT_TYPES(cls) -> dict[str, dict[str, tuple]]:
-        return detail_and_paste_inputs(cls.CROP_MODE_DEFAULT, cls.CONTEXT_LENGTH_DEFAULT, cls.COLOR_MATCH_DEFAULT)
+        return detail_and_paste_inputs(cls.CROP_MODE_DEFAULT, cls.CONTEXT_LENGTH_DEFAULT, cls.COLOR_MATCH_DEFAULT,
+                                       cls.SAMPLING_PRECISION_DEFAULT)
 
     def doit(self, *args: Any, **kwargs: Any) -> tuple[torch.Tensor, Any, Any, list[torch.Tensor]]:
         inputs = bind_inputs(type(self), args, kwargs)
@@ -255,3 +267,4 @@ class ImpactDetailerForEachPipeForAnimateDiff(DetailerForEachPipeForAnimateDiff)
     CROP_MODE_DEFAULT = "union"
     CONTEXT_LENGTH_DEFAULT = 0
     COLOR_MATCH_DEFAULT = False  # Impact's node pastes the pixels as they are
+    SAMPLING_PRECISION_DEFAULT = "fp32"

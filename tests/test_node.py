@@ -149,6 +149,21 @@ def test_overlap_not_below_length_is_refused():
         call(context_length=8, context_overlap=8)
 
 
-def test_unknown_vae_encode_precision_is_refused():
-    with pytest.raises(ValueError, match="vae_encode_precision 'fp8' is not one of auto, fp32, bf16"):
-        call(vae_encode_precision="fp8")
+@pytest.mark.parametrize("name", ["vae_encode_precision", "sampling_precision"])
+def test_unknown_precision_is_refused(name):
+    with pytest.raises(ValueError, match=f"{name} 'fp8' is not one of auto, fp32, bf16"):
+        call(**{name: "fp8"})
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_bf16_autocast_only_on_the_cpu_over_fp32_where_asked_or_native(monkeypatch, native):
+    monkeypatch.setattr(environment, "cpu_has_native_bf16", lambda: native)
+    runs = environment.runs_in_bf16
+    assert runs("auto", True, torch.float32) is native, "auto follows the CPU's native bf16"
+    assert runs("auto", True, torch.float32, auto_applies=False) is False, "auto only for the model kinds measured"
+    assert runs("bf16", True, torch.float32, auto_applies=False) is True, "bf16 when asked, whatever the CPU"
+    assert runs("fp32", True, torch.float32) is False
+    for precision in ("auto", "bf16"):
+        assert runs(precision, False, torch.float32) is False, "GPUs keep ComfyUI's own precision"
+        assert runs(precision, True, torch.float16) is False, "a lower precision ComfyUI chose is kept"
+        assert runs(precision, True, None) is False, "an unknown compute precision is left alone"

@@ -42,6 +42,8 @@ def _build(path: Path) -> None:
     log.info("Building a random-weight YOLOv8n at %s", path)
     torch.manual_seed(SEED)
     model = YOLO("yolov8n.yaml")
+    if model.ckpt is None:  # ultralytics 8.3.40 (Impact Subpack's pin) saves a yaml-built model only over a dict
+        model.ckpt = {}
     partial = path.with_name(f"{path.stem}.{os.getpid()}.partial.pt")
     try:
         model.save(str(partial))

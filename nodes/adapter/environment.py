@@ -72,6 +72,21 @@ def cpu_has_native_bf16() -> bool:
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
+def runs_in_bf16(precision: str, on_cpu: bool, compute_dtype: Any, auto_applies: bool = True) -> bool:
+    """Whether a model (UNet or VAE) runs under bfloat16 autocast for a precision input
+    (``core.options.PRECISIONS``). Only on the CPU and over ComfyUI's fp32 (a lower precision
+    ComfyUI or the user chose is kept): "bf16" always; "auto" where ``auto_applies`` (the model
+    kinds measured) and the CPU computes bf16 natively. ComfyUI itself runs models in bf16 or fp16
+    on GPUs that support it, but keeps fp32 on every CPU, where bf16 is slow without native support."""
+    import torch
+
+    if precision == "fp32" or not on_cpu or compute_dtype != torch.float32:
+        return False
+    if precision == "bf16":
+        return True
+    return auto_applies and cpu_has_native_bf16()
+
+
 def custom_node_folders(pack_dir: str) -> list[str]:
     """The folders ComfyUI scans for custom node packs (the one holding this pack first)."""
     folders = [os.path.dirname(os.path.abspath(pack_dir))]

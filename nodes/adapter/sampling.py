@@ -3,6 +3,7 @@ with differential diffusion, the refiner split, progress, previews and Cancel.""
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import logging
 from collections.abc import Callable
@@ -25,6 +26,7 @@ from .environment import (
     comfy_scheduler_names,
     has_motion_module,
     has_own_context_windows,
+    runs_in_bf16,
 )
 from .vae import VaeRunner
 
@@ -173,10 +175,21 @@ class ComfySamplingBackend:
         # asked for, they are sampled in chunks sized to memory, with noise that does not depend on them.
         self.chunked = self.context_length <= 0 and not has_temporal_layers(model)
         self.advanced_controlnet = advanced_controlnet_installed()
+        self._bf16_models = {id(m) for m in (model, refiner_model) if m is not None and self._samples_in_bf16(m)}
         self._progress = None
         self._done = self._total = 0
         self._sigmas: torch.Tensor | None = None  # the same for every SEG and context window
         self._callbacks: dict[int, Callable] = {}  # per model: one previewer for every chunk and window
+
+    def _samples_in_bf16(self, model: Any) -> bool:
+        """Whether ``model``'s forward passes run under bfloat16 autocast (``sampling_precision``);
+        "auto" was measured on models of image latents (SD1.5, with and without a motion module),
+        so video models keep ComfyUI's precision unless asked."""
+        dtype_inference = getattr(getattr(model, "model", None), "get_dtype_inference", None)
+        compute_dtype = dtype_inference() if callable(dtype_inference) else None
+        on_cpu = self._mm.is_device_cpu(getattr(model, "load_device", torch.device("cpu")))
+        return runs_in_bf16(self.options.sampling_precision, on_cpu, compute_dtype,
+                            auto_applies=not samples_video_latents(model))
 
     # context windows and chunks
 
@@ -334,10 +347,13 @@ class ComfySamplingBackend:
     def _run(self, model: Any, noise: torch.Tensor, sigmas: torch.Tensor, positive: Any, negative: Any,
              latent: torch.Tensor, noise_mask: torch.Tensor, seed: int, frames: range) -> torch.Tensor:
         sampler = self._sampler(seed, frames, latent, stream=0 if model is self.model else 1)
-        return self._sample.sample_custom(
-            model, noise, self.options.cfg, sampler, sigmas, positive, negative, latent,
-            noise_mask=noise_mask, callback=self._callback(model), disable_pbar=True, seed=seed,
-        )
+        in_bf16 = id(model) in self._bf16_models
+        with torch.autocast("cpu", dtype=torch.bfloat16) if in_bf16 else contextlib.nullcontext():
+            result = self._sample.sample_custom(
+                model, noise, self.options.cfg, sampler, sigmas, positive, negative, latent,
+                noise_mask=noise_mask, callback=self._callback(model), disable_pbar=True, seed=seed,
+            )
+        return result.to(torch.float32) if in_bf16 else result
 
     def noise(self, latent: torch.Tensor, seed: int) -> torch.Tensor:
         self._check_cancel()

@@ -10,7 +10,7 @@ from typing import Any
 import torch
 
 from ...core.geometry import VAE_STRIDE, LatentLayout
-from .environment import cpu_has_native_bf16
+from .environment import runs_in_bf16
 
 log = logging.getLogger(__name__)
 
@@ -52,18 +52,11 @@ class VaeRunner:
         self._mm = comfy.model_management
         self.vae = vae
         self.layout = vae_layout(vae, patch_size)
-        self.encode_in_bf16 = self._encode_in_bf16(vae_encode_precision)
-
-    def _encode_in_bf16(self, precision: str) -> bool:
-        """bf16 encoding where it pays: asked for, or "auto" on a CPU VAE with native bf16 (ComfyUI
-        itself runs the VAE in bf16 on GPUs that support it, but keeps fp32 on every CPU)."""
-        dtype = getattr(self.vae, "vae_dtype", torch.float32)
-        device = getattr(self.vae, "device", torch.device("cpu"))
-        if precision == "fp32" or dtype != torch.float32 or not self._mm.is_device_cpu(device):
-            return False
-        if self.layout.is_video and precision == "auto":
-            return False  # measured only for image VAEs; a video VAE keeps ComfyUI's precision unless asked
-        return precision == "bf16" or cpu_has_native_bf16()
+        # "auto" was measured only for image VAEs: a video VAE keeps ComfyUI's precision unless asked
+        self.encode_in_bf16 = runs_in_bf16(
+            vae_encode_precision, self._mm.is_device_cpu(getattr(vae, "device", torch.device("cpu"))),
+            getattr(vae, "vae_dtype", torch.float32), auto_applies=not self.layout.is_video,
+        )
 
     def frames_per_batch(self, width: int, height: int) -> int:
         """How many frames of ``width`` x ``height`` pixels one call may take, by ComfyUI's

@@ -223,6 +223,7 @@ def _record_unet(tag, interrupt_after_calls, previous):
             "ad_sub_idxs": None if (ad_params or {}).get("sub_idxs") is None else list(ad_params["sub_idxs"]),
             "after_interrupt": RECORDER.interrupt_requested_at is not None,
             "control": _describe_control_residuals(c.get("control")),
+            "bf16_autocast": torch.is_autocast_enabled("cpu") and torch.get_autocast_dtype("cpu") == torch.bfloat16,
             "time": time.perf_counter(),
         })
         if interrupt_after_calls and state["calls"] == interrupt_after_calls:

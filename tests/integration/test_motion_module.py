@@ -93,6 +93,7 @@ class TemporalCalls:
             "full_length": module.full_length,
             "change": float((output.float() - x.float()).abs().max()),
             "finite": bool(torch.isfinite(output).all()),
+            "bf16_autocast": torch.is_autocast_enabled("cpu") and torch.get_autocast_dtype("cpu") == torch.bfloat16,
         })
 
 
@@ -254,6 +255,15 @@ def test_the_motion_module_runs_in_every_unet_call(motion_runs, frames):
     for c in temporal:
         widths[c["block"][0]].add(c["shape"][1])
     assert widths == {"down": {320, 640, 1280}, "up": {320, 640, 1280}, "mid": {1280}}, widths
+
+
+def test_auto_precision_runs_the_unet_and_motion_module_in_bf16_where_the_cpu_has_it(comfy, motion_runs):
+    """sampling_precision auto (our id's default): the UNet and every temporal-module forward run
+    under bfloat16 autocast on a CPU that computes it natively, in ComfyUI's fp32 elsewhere."""
+    native = comfy.pack_module("nodes.adapter.environment").cpu_has_native_bf16()
+    for run in motion_runs.values():
+        assert {c["bf16_autocast"] for c in run.recorded.unet_calls} == {native}
+        assert {c["bf16_autocast"] for c in run.temporal} == {native}
 
 
 def test_eight_frames_are_sampled_as_one_clip_with_the_motion_module(motion_runs):

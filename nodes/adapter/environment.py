@@ -3,6 +3,7 @@ model features, and the server hook that keeps Impact ids running when Impact fa
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from collections.abc import Callable
@@ -62,8 +63,10 @@ def max_resolution() -> int:
     return int(getattr(comfy_nodes, "MAX_RESOLUTION", _FALLBACK_MAX_RESOLUTION))
 
 
+@functools.cache
 def cpu_has_native_bf16() -> bool:
-    """Whether this CPU computes bfloat16 natively (AVX512-BF16 or AMX), so bf16 is faster, not slower."""
+    """Whether this CPU computes bfloat16 natively (AVX512-BF16 or AMX), so bf16 is faster, not slower.
+    Read from /proc/cpuinfo once per process (each detail pass asks for its VAE and every model)."""
     try:
         with open("/proc/cpuinfo") as cpuinfo:
             flags = cpuinfo.read()

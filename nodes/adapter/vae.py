@@ -52,10 +52,10 @@ class VaeRunner:
         self._mm = comfy.model_management
         self.vae = vae
         self.layout = vae_layout(vae, patch_size)
+        self._on_cpu = self._mm.is_device_cpu(getattr(vae, "device", torch.device("cpu")))
         # "auto" was measured only for image VAEs: a video VAE keeps ComfyUI's precision unless asked
         self.encode_in_bf16 = runs_in_bf16(
-            vae_encode_precision, self._mm.is_device_cpu(getattr(vae, "device", torch.device("cpu"))),
-            getattr(vae, "vae_dtype", torch.float32), auto_applies=not self.layout.is_video,
+            vae_encode_precision, self._on_cpu, getattr(vae, "vae_dtype", torch.float32), auto_applies=not self.layout.is_video,
         )
 
     def frames_per_batch(self, width: int, height: int) -> int:
@@ -84,6 +84,11 @@ class VaeRunner:
 
     def decode(self, latent: torch.Tensor) -> torch.Tensor:
         """IMAGE ``[B, H, W, 3]`` of ``latent``."""
+        if latent.ndim == 4 and self._on_cpu:
+            # A channels-last latent makes every decoder convolution run channels-last on the CPU
+            # (ComfyUI's encode input already is, as a moved IMAGE): measured 0.71 -> 0.62 s per
+            # 408x336 frame, the same pixels within 3e-5, and the VAE's own weights untouched.
+            latent = latent.contiguous(memory_format=torch.channels_last)
         pixels = self._call("decode", latent)
         if pixels.ndim == 5:  # video VAEs return [B, T, H, W, C]
             pixels = pixels.reshape(-1, *pixels.shape[-3:])

@@ -881,6 +881,21 @@ def test_vae_out_of_memory_falls_back_to_tiled_instead_of_failing(comfy, report)
             assert worst < 0.02, label
 
 
+def test_vae_decode_on_the_cpu_equals_comfyuis_and_leaves_the_vae_as_it_was(comfy):
+    """The detailer decodes image latents channels-last on the CPU (faster convolutions): the pixels
+    equal ComfyUI's own ``vae.decode`` within float tolerance, and the VAE's weights, shared with the
+    rest of the graph, keep their values and memory layout."""
+    _, _, vae = comfy.node_class("CheckpointLoaderSimple")().load_checkpoint(CHECKPOINT_NAME)[:3]
+    weights = {name: w.clone() for name, w in vae.first_stage_model.state_dict().items()}
+    latent = torch.randn(2, 4, 12, 10, generator=torch.Generator().manual_seed(3))
+    ours = comfy.pack_module("nodes.adapter.vae").VaeRunner(vae, "fp32").decode(latent)
+    theirs = vae.decode(latent)
+    assert ours.shape == theirs.shape == (2, 96, 80, 3) and ours.dtype == theirs.dtype
+    assert float((ours - theirs).abs().max()) < 1e-4
+    for name, w in vae.first_stage_model.state_dict().items():
+        assert torch.equal(w, weights[name]) and w.is_contiguous(), name
+
+
 def test_vae_out_of_memory_at_every_tile_size_fails_naming_the_fix(comfy):
     """When even the smallest tiles run out of memory the node fails with an error that says which
     VAE step ran out and which input lowers the memory it needs."""

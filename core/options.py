@@ -8,7 +8,7 @@ from typing import Any
 
 from .schedule import parse_scheduler
 
-# vae_encode_precision and sampling_precision: "auto" (bf16 where the CPU computes it natively), "fp32"
+# vae_encode_precision, vae_decode_precision and sampling_precision: "auto" (bf16 where the CPU computes it natively), "fp32"
 # (ComfyUI's own precision), "bf16" (bfloat16 on the CPU in any case).
 PRECISIONS = ("auto", "fp32", "bf16")
 AUTO_CONTEXT_LENGTH = -1  # context_length: pick windows from the model (see the sampling backend)
@@ -21,7 +21,8 @@ class SamplingOptions:
     ``refiner_ratio`` is the share of the steps a refiner runs (with a refiner pipe);
     ``scheduler_func`` computes the sigmas instead of ``scheduler``. ``context_length`` frames
     per context window (0 off, -1 auto), neighbours sharing ``context_overlap`` frames.
-    ``vae_encode_precision`` and ``sampling_precision`` are one of :data:`PRECISIONS`.
+    ``vae_encode_precision``, ``vae_decode_precision`` and ``sampling_precision`` are one of
+    :data:`PRECISIONS`.
     """
 
     steps: int
@@ -35,6 +36,7 @@ class SamplingOptions:
     context_overlap: int = 4
     vae_encode_precision: str = "auto"
     sampling_precision: str = "auto"
+    vae_decode_precision: str = "auto"
 
     def validate(self, sampler_names: Sequence[str], scheduler_names: Sequence[str]) -> SamplingOptions:
         """Check every option against ComfyUI's sampler and scheduler lists; an error names the
@@ -56,7 +58,7 @@ class SamplingOptions:
             raise ValueError(f"denoise must be in (0, 1], got {self.denoise}")
         if not 0.0 <= self.refiner_ratio <= 1.0:
             raise ValueError(f"refiner_ratio must be in 0..1, got {self.refiner_ratio}")
-        for name in ("vae_encode_precision", "sampling_precision"):
+        for name in ("vae_encode_precision", "vae_decode_precision", "sampling_precision"):
             if getattr(self, name) not in PRECISIONS:
                 raise ValueError(f"{name} '{getattr(self, name)}' is not one of {', '.join(PRECISIONS)}")
         if self.context_length < AUTO_CONTEXT_LENGTH:

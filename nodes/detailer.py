@@ -36,9 +36,10 @@ def empty_cnet_image() -> torch.Tensor:
 
 def detailer_inputs(
     guide_size_default: float = 256, crop_mode_default: str = "union", context_length_default: int = 0,
-    sampling_precision_default: str = "fp32",
+    precision_default: str = "fp32",
 ) -> dict[str, dict[str, tuple]]:
-    """The inputs of Impact's SEGSDetailerForAnimateDiff, in its order, with tooltips; plus ours after them."""
+    """The inputs of Impact's SEGSDetailerForAnimateDiff, in its order, with tooltips; plus ours after them.
+    ``precision_default`` is the default of ``sampling_precision`` and ``vae_decode_precision``."""
     max_res = environment.max_resolution()
     return {
         "required": {
@@ -79,8 +80,10 @@ def detailer_inputs(
                                         "tooltip": "Frames shared by neighbouring windows, blended so no seam shows."}),
             "vae_encode_precision": (list(PRECISIONS), {"default": "auto",
                                      "tooltip": "auto: encode crops in bfloat16 on a CPU that computes it natively (about 2x faster), fp32 elsewhere. fp32 / bf16 force one. GPUs keep ComfyUI's own VAE precision."}),
-            "sampling_precision": (list(PRECISIONS), {"default": sampling_precision_default,
+            "sampling_precision": (list(PRECISIONS), {"default": precision_default,
                                    "tooltip": "Precision of the model while sampling on the CPU. auto: bfloat16 on a CPU that computes it natively (about 2x faster; ComfyUI does the same on GPUs, but keeps fp32 on every CPU), for models of image latents. fp32: ComfyUI's own precision, as Impact. bf16: bfloat16 in any case. GPUs keep ComfyUI's own precision."}),
+            "vae_decode_precision": (list(PRECISIONS), {"default": precision_default,
+                                     "tooltip": "Precision of the VAE decoding the refined crops on the CPU. auto: bfloat16 on a CPU that computes it natively (about 2x faster; ComfyUI decodes in bfloat16 on GPUs that support it, but in fp32 on every CPU), for image VAEs. fp32: ComfyUI's own precision, as Impact. bf16: bfloat16 in any case. GPUs keep ComfyUI's own VAE precision."}),
         },
     }
 
@@ -113,7 +116,7 @@ def pass_options(inputs: dict[str, Any]) -> tuple[SamplingOptions, DetailSetting
         denoise=inputs["denoise"], refiner_ratio=inputs["refiner_ratio"] or 0.0,
         scheduler_func=inputs["scheduler_func_opt"], context_length=inputs["context_length"],
         context_overlap=inputs["context_overlap"], vae_encode_precision=inputs["vae_encode_precision"],
-        sampling_precision=inputs["sampling_precision"],
+        sampling_precision=inputs["sampling_precision"], vae_decode_precision=inputs["vae_decode_precision"],
     )
     settings = DetailSettings(
         guide_size=inputs["guide_size"], guide_for_bbox=inputs["guide_size_for"], max_size=inputs["max_size"],
@@ -184,12 +187,12 @@ class SEGSDetailerForAnimateDiff:
     CATEGORY = f"{PACK_CATEGORY}/detailer"
     CROP_MODE_DEFAULT = "tracked"
     CONTEXT_LENGTH_DEFAULT = -1  # auto: windows of 16 frames for AnimateDiff models
-    SAMPLING_PRECISION_DEFAULT = "auto"
+    PRECISION_DEFAULT = "auto"
 
     @classmethod
     def INPUT_TYPES(cls) -> dict[str, dict[str, tuple]]:
         return detailer_inputs(crop_mode_default=cls.CROP_MODE_DEFAULT, context_length_default=cls.CONTEXT_LENGTH_DEFAULT,
-                               sampling_precision_default=cls.SAMPLING_PRECISION_DEFAULT)
+                               precision_default=cls.PRECISION_DEFAULT)
 
     def doit(self, *args: Any, **kwargs: Any) -> tuple[Any, list[torch.Tensor]]:
         _, refined, cnet_images = run_pass(bind_inputs(type(self), args, kwargs))
@@ -202,16 +205,16 @@ class ImpactSEGSDetailerForAnimateDiff(SEGSDetailerForAnimateDiff):
     CATEGORY = IMPACT_DETAILER_CATEGORY
     CROP_MODE_DEFAULT = "union"  # saved Impact workflows behave as before
     CONTEXT_LENGTH_DEFAULT = 0
-    SAMPLING_PRECISION_DEFAULT = "fp32"
+    PRECISION_DEFAULT = "fp32"
 
 
 def detail_and_paste_inputs(crop_mode_default: str, context_length_default: int, colour_match_default: bool,
-                            sampling_precision_default: str) -> dict[str, dict[str, tuple]]:
+                            precision_default: str) -> dict[str, dict[str, tuple]]:
     """Impact's DetailerForEachPipeForAnimateDiff inputs: the detailer's, with ``feather`` after
     ``denoise``, ``detailer_hook`` first among the optional ones, and its own defaults; then the
-    paste's colour match and ``sampling_precision``, last, in the order they were added (saved
-    workflows keep their widget order)."""
-    base = detailer_inputs(512, crop_mode_default, context_length_default, sampling_precision_default)
+    paste's colour match, ``sampling_precision`` and ``vae_decode_precision``, last, in the order
+    they were added (saved workflows keep their widget order)."""
+    base = detailer_inputs(512, crop_mode_default, context_length_default, precision_default)
     required = dict(base["required"])
     required["max_size"] = ("FLOAT", {**required["max_size"][1], "default": 1024})
     ordered: dict[str, tuple] = {}
@@ -222,9 +225,9 @@ def detail_and_paste_inputs(crop_mode_default: str, context_length_default: int,
         ordered[name] = spec
     optional = {"detailer_hook": ("DETAILER_HOOK", {"tooltip": "Impact detailer hook; only its post_paste stage is applied."})}
     optional.update(base["optional"])
-    sampling_precision = optional.pop("sampling_precision")
+    added_later = {name: optional.pop(name) for name in ("sampling_precision", "vae_decode_precision")}
     optional.update(colour_match_inputs(colour_match_default))
-    optional["sampling_precision"] = sampling_precision
+    optional.update(added_later)
     return {"required": ordered, "optional": optional}
 
 
@@ -243,12 +246,12 @@ class DetailerForEachPipeForAnimateDiff:
     CROP_MODE_DEFAULT = "tracked"
     CONTEXT_LENGTH_DEFAULT = -1
     COLOR_MATCH_DEFAULT = True
-    SAMPLING_PRECISION_DEFAULT = "auto"
+    PRECISION_DEFAULT = "auto"
 
     @classmethod
     def INPUT_TYPES(cls) -> dict[str, dict[str, tuple]]:
         return detail_and_paste_inputs(cls.CROP_MODE_DEFAULT, cls.CONTEXT_LENGTH_DEFAULT, cls.COLOR_MATCH_DEFAULT,
-                                       cls.SAMPLING_PRECISION_DEFAULT)
+                                       cls.PRECISION_DEFAULT)
 
     def doit(self, *args: Any, **kwargs: Any) -> tuple[torch.Tensor, Any, Any, list[torch.Tensor]]:
         inputs = bind_inputs(type(self), args, kwargs)
@@ -267,4 +270,4 @@ class ImpactDetailerForEachPipeForAnimateDiff(DetailerForEachPipeForAnimateDiff)
     CROP_MODE_DEFAULT = "union"
     CONTEXT_LENGTH_DEFAULT = 0
     COLOR_MATCH_DEFAULT = False  # Impact's node pastes the pixels as they are
-    SAMPLING_PRECISION_DEFAULT = "fp32"
+    PRECISION_DEFAULT = "fp32"

@@ -163,9 +163,11 @@ def test_crop_mode_is_union_on_impact_ids_and_tracked_on_ours():
         assert optional[ours_start:] == ["crop_mode", "track_smoothing", "context_length", "context_overlap",
                                          "vae_encode_precision"] + (["color_match", "color_match_strength"]
                                                                     if alias is ImpactDetailerForEachPipeForAnimateDiff
-                                                                    else []) + ["sampling_precision"]
-        assert ours.INPUT_TYPES()["optional"]["sampling_precision"][1]["default"] == "auto"
-        assert alias.INPUT_TYPES()["optional"]["sampling_precision"][1]["default"] == "fp32", "Impact samples in ComfyUI's precision"
+                                                                    else []) + ["sampling_precision",
+                                                                                "vae_decode_precision"]
+        for name in ("sampling_precision", "vae_decode_precision"):
+            assert ours.INPUT_TYPES()["optional"][name][1]["default"] == "auto"
+            assert alias.INPUT_TYPES()["optional"][name][1]["default"] == "fp32", "Impact samples and decodes in ComfyUI's precision"
         assert ours.INPUT_TYPES()["optional"]["context_length"][1]["default"] == -1, "auto"
         assert alias.INPUT_TYPES()["optional"]["context_length"][1]["default"] == 0, "Impact's node samples all frames at once"
 
@@ -184,9 +186,10 @@ def test_missing_impact_nodes_are_redirected_to_ours_with_inputs_kept():
     alias_values = registry.impact_alias_values(NODE_ENTRIES)
     assert alias_values["SEGSPaste"] == {"color_match": False}
     assert alias_values["SEGSDetailerForAnimateDiff"] == {"crop_mode": "union", "context_length": 0,
-                                                          "sampling_precision": "fp32"}
+                                                          "sampling_precision": "fp32", "vae_decode_precision": "fp32"}
     assert alias_values["DetailerForEachPipeForAnimateDiff"] == {"crop_mode": "union", "context_length": 0,
-                                                                 "color_match": False, "sampling_precision": "fp32"}
+                                                                 "color_match": False, "sampling_precision": "fp32",
+                                                                 "vae_decode_precision": "fp32"}
     assert registry.redirect_missing_nodes(prompt, fallbacks, registered, alias_values) == ["1"]
     assert prompt["1"] == {"class_type": "AnimateDiffDetailer_SEGSPaste",
                            "inputs": {"image": ["0", 0], "segs": ["2", 0], "feather": 5, "alpha": 255,

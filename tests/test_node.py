@@ -149,7 +149,7 @@ def test_overlap_not_below_length_is_refused():
         call(context_length=8, context_overlap=8)
 
 
-@pytest.mark.parametrize("name", ["vae_encode_precision", "sampling_precision"])
+@pytest.mark.parametrize("name", ["vae_encode_precision", "vae_decode_precision", "sampling_precision"])
 def test_unknown_precision_is_refused(name):
     with pytest.raises(ValueError, match=f"{name} 'fp8' is not one of auto, fp32, bf16"):
         call(**{name: "fp8"})

@@ -165,7 +165,7 @@ class ComfySamplingBackend:
         self.model = model
         self.refiner_model = refiner_model
         self.options = options
-        self.vae = VaeRunner(vae, options.vae_encode_precision, model_patch_size(model))
+        self.vae = VaeRunner(vae, options.vae_encode_precision, model_patch_size(model), options.vae_decode_precision)
         self.layout = self.vae.layout
         check_model_and_vae(model, vae, self.layout)
         if refiner_model is not None:

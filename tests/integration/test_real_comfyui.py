@@ -593,6 +593,31 @@ def test_sampling_precision_bf16_runs_the_model_in_bfloat16_and_stays_close_to_f
     assert 0 < mean < 0.005, f"bf16 sampling moved the refined crops by {mean} on average"
 
 
+def test_vae_decode_precision_bf16_decodes_in_bfloat16_and_stays_close_to_fp32(comfy, report):
+    """vae_decode_precision: fp32 decodes in ComfyUI's precision (fp32 on the CPU), bf16 under
+    bfloat16 autocast, auto so where the CPU computes bf16 natively. Sampling is fp32 in every run,
+    so the refined crops differ only by the decode: float32, close, the same again for bf16."""
+    native = comfy.pack_module("nodes.adapter.environment").cpu_has_native_bf16()
+    clip, detail = ClipSettings(frames=3), DetailSettings(steps=2)
+    runs, crops = {}, {}
+    for precision in ("fp32", "bf16", "auto", "bf16 again"):
+        pipeline = build_pipeline(comfy, clip=clip, detail=detail, record_tag="base", vae_interrupt_on_encode=0,
+                                  detailer_extra={"vae_decode_precision": precision.split()[0],
+                                                  "sampling_precision": "fp32", "vae_encode_precision": "fp32"})
+        runs[precision] = run_recorded(comfy, pipeline, f"vae_decode_precision {precision} (3 frames)")
+        (crops[precision],) = refined_crops(runs[precision].segs())
+    flags = {p: {c["bf16_autocast"] for c in runs[p].vae_calls if c["op"] == "decode"} for p in runs}
+    assert flags["fp32"] == {False} and flags["bf16"] == {True}
+    assert flags["auto"] == {native}, f"auto follows native bf16 ({native})"
+    bf16, fp32 = crops["bf16"], crops["fp32"]
+    assert bf16.dtype == torch.float32 and float(bf16.min()) >= 0.0 and float(bf16.max()) <= 1.0
+    assert torch.equal(bf16, crops["bf16 again"]), "the same seed gives the same bf16 result"
+    assert torch.equal(crops["auto"], bf16 if native else fp32)
+    mean, largest = float((bf16 - fp32).abs().mean()), float((bf16 - fp32).abs().max())
+    report["measurements"].append(f"vae_decode_precision bf16 vs fp32: refined crops differ by {mean:.4f} mean, {largest:.4f} max")
+    assert 0 < mean < 0.01, f"bf16 decoding moved the refined crops by {mean} on average"
+
+
 @pytest.mark.parametrize("mode", ["whole clip", "context", "pack windows"])
 def test_animatediff_evolved_gets_all_frames_of_a_seg_in_one_sampling_call(comfy, animatediff, mode):
     """With ADE's evolved sampling on the pipe's model, ADE sees the whole clip of a SEG at once.
@@ -888,7 +913,7 @@ def test_vae_decode_on_the_cpu_equals_comfyuis_and_leaves_the_vae_as_it_was(comf
     _, _, vae = comfy.node_class("CheckpointLoaderSimple")().load_checkpoint(CHECKPOINT_NAME)[:3]
     weights = {name: w.clone() for name, w in vae.first_stage_model.state_dict().items()}
     latent = torch.randn(2, 4, 12, 10, generator=torch.Generator().manual_seed(3))
-    ours = comfy.pack_module("nodes.adapter.vae").VaeRunner(vae, "fp32").decode(latent)
+    ours = comfy.pack_module("nodes.adapter.vae").VaeRunner(vae, "fp32", vae_decode_precision="fp32").decode(latent)
     theirs = vae.decode(latent)
     assert ours.shape == theirs.shape == (2, 96, 80, 3) and ours.dtype == theirs.dtype
     assert float((ours - theirs).abs().max()) < 1e-4

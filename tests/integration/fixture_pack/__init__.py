@@ -289,7 +289,9 @@ class _RecordingVAE:
         return self._vae.encode(pixels, *args, **kwargs)
 
     def decode(self, latent, *args, **kwargs):
-        RECORDER.vae_calls.append({"op": "decode", "shape": tuple(latent.shape), "time": time.perf_counter()})
+        RECORDER.vae_calls.append({"op": "decode", "shape": tuple(latent.shape), "time": time.perf_counter(),
+                                   "bf16_autocast": torch.is_autocast_enabled("cpu")
+                                   and torch.get_autocast_dtype("cpu") == torch.bfloat16})
         return self._vae.decode(latent, *args, **kwargs)
 
 

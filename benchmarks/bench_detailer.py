@@ -12,7 +12,7 @@ Tables (each a flag; the defaults print the first):
 * ``--frames 8 16 32 [--large 512]``: the tiny SD1.5 checkpoint, ours against Impact's
   ``SEGSDetailerForAnimateDiff`` (feather 0: Impact 7.10.6 breaks on ComfyUI 0.29 with any
   feather, see SPEC section 3), ours with Impact's settings (union crop, context_length 0),
-  with fp32 sampling, with ComfyUI's fp32 throughout (encode and sampling, as Impact), and with
+  with fp32 sampling, with ComfyUI's fp32 throughout (encode, sampling and decode, as Impact), and with
   our id's own defaults (tracked crop, auto context windows, auto precisions).
 * ``--long``: our id's defaults on a plain model from 32 to 256 frames, against one UNet batch for
   the whole clip (chunking disabled) and windows of 16/4; ``--repeats`` fresh runs per point (all tables).
@@ -310,7 +310,7 @@ def _sampling_calls(result: dict) -> str:
 
 
 IMPACT_SETTINGS = {"crop_mode": "union", "context_length": 0}  # our node with the Impact id's defaults
-FP32 = {"vae_encode_precision": "fp32", "sampling_precision": "fp32"}  # ComfyUI's own precision throughout
+FP32 = {"vae_encode_precision": "fp32", "sampling_precision": "fp32", "vae_decode_precision": "fp32"}  # ComfyUI's own precision throughout
 
 
 def impact_table(frame_counts: list[int], large: int, repeats: int, with_impact: bool = True) -> str:

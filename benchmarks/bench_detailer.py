@@ -13,7 +13,9 @@ Tables (each a flag; the defaults print the first):
   ``SEGSDetailerForAnimateDiff`` (feather 0: Impact 7.10.6 breaks on ComfyUI 0.29 with any
   feather, see SPEC section 3), ours with Impact's settings (union crop, context_length 0),
   with fp32 sampling, with ComfyUI's fp32 throughout (encode, sampling and decode, as Impact), and with
-  our id's own defaults (tracked crop, auto context windows, auto precisions).
+  our id's own defaults (tracked crop, auto context windows, auto precisions); ``--rows`` picks
+  rows by label (``--rows "Impact 7.10.6" "ours, own defaults"``). With ``--repeats`` the rows of
+  one frame count run in rounds, so a slow spell of the machine falls on all of them.
 * ``--long``: our id's defaults on a plain model from 32 to 256 frames, against one UNet batch for
   the whole clip (chunking disabled) and windows of 16/4; ``--repeats`` fresh runs per point (all tables).
 * ``--tracking``: union against tracked crops on a subject crossing the frame.
@@ -276,25 +278,38 @@ def run_point(comfy_path: str, point: Point) -> dict:
             "unet_batches": timers.unet_batches, "error": error}
 
 
+def run_fresh(point: Point) -> dict:
+    """Run ``point`` once, in a fresh process."""
+    log.info("%s (%s, %s, %d frames at %d px) in a fresh process ...", point.label, point.model, point.node,
+             point.frames, point.size)
+    completed = subprocess.run([sys.executable, __file__, "--point", json.dumps(asdict(point))], capture_output=True,
+                               text=True, check=False)
+    line = next((l for l in completed.stdout.splitlines() if l.startswith(POINT_TAG)), None)
+    if line is None:
+        raise RuntimeError(f"the run {point} failed:\n{completed.stdout[-2000:]}\n{completed.stderr[-4000:]}")
+    run = json.loads(line[len(POINT_TAG):])
+    log.info("  %.1fs, +%d MB%s", run["wall"], run["growth"] // MB, f" ({run['error']})" if run["error"] else "")
+    return run
+
+
+def measure_all(points: list[Point], repeats: int = 1) -> list[dict]:
+    """Run every point ``repeats`` times, in rounds (each round runs every point once, so a slow
+    spell of the machine falls on all of them): per point the medians of the numbers and the
+    range of the growth."""
+    rounds = [[run_fresh(point) for point in points] for _ in range(repeats)]
+    results = []
+    for runs in zip(*rounds):
+        result = dict(runs[0])
+        for key in ("wall", "unet", "encode", "decode", "growth", "before"):
+            result[key] = statistics.median(run[key] for run in runs)
+        result["growth_range"] = (min(run["growth"] for run in runs), max(run["growth"] for run in runs))
+        results.append(result)
+    return results
+
+
 def measure(point: Point, repeats: int = 1) -> dict:
-    """Run ``point`` in ``repeats`` fresh processes: medians of the numbers, the range of the growth."""
-    runs = []
-    for _ in range(repeats):
-        log.info("%s (%s, %s, %d frames at %d px) in a fresh process ...", point.label, point.model, point.node,
-                 point.frames, point.size)
-        completed = subprocess.run([sys.executable, __file__, "--point", json.dumps(asdict(point))], capture_output=True,
-                                   text=True, check=False)
-        line = next((l for l in completed.stdout.splitlines() if l.startswith(POINT_TAG)), None)
-        if line is None:
-            raise RuntimeError(f"the run {point} failed:\n{completed.stdout[-2000:]}\n{completed.stderr[-4000:]}")
-        runs.append(json.loads(line[len(POINT_TAG):]))
-        log.info("  %.1fs, +%d MB%s", runs[-1]["wall"], runs[-1]["growth"] // MB,
-                 f" ({runs[-1]['error']})" if runs[-1]["error"] else "")
-    result = dict(runs[0])
-    for key in ("wall", "unet", "encode", "decode", "growth", "before"):
-        result[key] = statistics.median(run[key] for run in runs)
-    result["growth_range"] = (min(run["growth"] for run in runs), max(run["growth"] for run in runs))
-    return result
+    """:func:`measure_all` of one point."""
+    return measure_all([point], repeats)[0]
 
 
 def _sampling_calls(result: dict) -> str:
@@ -313,20 +328,31 @@ IMPACT_SETTINGS = {"crop_mode": "union", "context_length": 0}  # our node with t
 FP32 = {"vae_encode_precision": "fp32", "sampling_precision": "fp32", "vae_decode_precision": "fp32"}  # ComfyUI's own precision throughout
 
 
-def impact_table(frame_counts: list[int], large: int, repeats: int, with_impact: bool = True) -> str:
-    """Ours against Impact's on the tiny checkpoint, guide_size 256."""
-    variants = [("Impact 7.10.6", "impact", {})] if with_impact else []
-    variants += [("ours, Impact settings", "ours", IMPACT_SETTINGS),
-                 ("ours, Impact settings, fp32 sampling", "ours", {**IMPACT_SETTINGS, "sampling_precision": "fp32"}),
-                 ("ours, Impact settings, fp32", "ours", {**IMPACT_SETTINGS, **FP32}),
-                 ("ours, own defaults", "ours", {})]
+IMPACT_TABLE_ROWS = {
+    "Impact 7.10.6": ("impact", {}),
+    "ours, Impact settings": ("ours", IMPACT_SETTINGS),
+    "ours, Impact settings, fp32 sampling": ("ours", {**IMPACT_SETTINGS, "sampling_precision": "fp32"}),
+    "ours, Impact settings, fp32": ("ours", {**IMPACT_SETTINGS, **FP32}),
+    "ours, own defaults": ("ours", {}),
+}
+
+
+def impact_table(frame_counts: list[int], large: int, repeats: int, with_impact: bool = True,
+                 rows: list[str] | None = None) -> str:
+    """Ours against Impact's on the tiny checkpoint, guide_size 256; ``rows`` picks rows by label."""
+    unknown = set(rows or ()) - set(IMPACT_TABLE_ROWS)
+    if unknown:
+        raise SystemExit(f"--rows: unknown {sorted(unknown)}; the rows are {list(IMPACT_TABLE_ROWS)}")
+    variants = [(label, node, extra) for label, (node, extra) in IMPACT_TABLE_ROWS.items()
+                if (rows is None or label in rows) and (with_impact or node != "impact")]
     lines = ["| node | frames | size | wall s | UNet s | VAE encode s | VAE decode s | rest s | peak growth MB | "
              "sampling calls | wall vs Impact | outside UNet vs Impact | growth vs Impact |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for frames, size in [(frames, 256) for frames in frame_counts] + ([(16, large)] if large else []):
         reference = None
-        for label, node, extra in variants:
-            result = measure(Point("sd15", node, frames, size, extra, label=label), repeats)
+        results = measure_all([Point("sd15", node, frames, size, extra, label=label) for label, node, extra in variants],
+                              repeats)
+        for (label, node, _), result in zip(variants, results):
             outside = result["wall"] - result["unet"]
             ratios = ["", "", ""]
             if node == "impact":
@@ -455,6 +481,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--frames", type=int, nargs="*", default=[8, 16, 32])
     parser.add_argument("--large", type=int, default=512, help="side of the larger clip (16 frames); 0 to skip")
     parser.add_argument("--repeats", type=int, default=1, help="fresh processes per point (medians)")
+    parser.add_argument("--rows", nargs="+", help="only these rows of the first table, by label")
     parser.add_argument("--long", action="store_true", help="also the long-clip table: 32..256 frames")
     parser.add_argument("--long-guide", type=float, default=64,
                         help="guide_size of the long-clip runs (64 samples the 101x79 crop at its own size)")
@@ -486,7 +513,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.frames or args.large:
         print("\nTiny SD1.5 checkpoint (UNet 24.5M parameters, full-size VAE encoder), 4 steps, euler, cfg 8, "
               "denoise 0.5, guide_size 256, max_size 768, feather 0:")
-        print(impact_table(args.frames, args.large, args.repeats, not args.no_impact))
+        print(impact_table(args.frames, args.large, args.repeats, not args.no_impact, args.rows))
     if args.tracking:
         print("\nUnion against tracked crops (16 frames, a subject crossing 256x256 frames):")
         print(tracking_table(args.repeats))

@@ -90,6 +90,17 @@ def runs_in_bf16(precision: str, on_cpu: bool, compute_dtype: Any, auto_applies:
     return auto_applies and cpu_has_native_bf16()
 
 
+def run_in_precision(run: Callable[[], Any], in_bf16: bool) -> Any:
+    """``run()``, under CPU bfloat16 autocast when ``in_bf16`` (see :func:`runs_in_bf16`), its
+    tensor result then returned as float32; otherwise ``run()`` as it is."""
+    if not in_bf16:
+        return run()
+    import torch
+
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        return run().to(torch.float32)
+
+
 def custom_node_folders(pack_dir: str) -> list[str]:
     """The folders ComfyUI scans for custom node packs (the one holding this pack first)."""
     folders = [os.path.dirname(os.path.abspath(pack_dir))]

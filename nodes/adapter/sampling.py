@@ -3,7 +3,6 @@ with differential diffusion, the refiner split, progress, previews and Cancel.""
 
 from __future__ import annotations
 
-import contextlib
 import inspect
 import logging
 from collections.abc import Callable
@@ -26,6 +25,7 @@ from .environment import (
     comfy_scheduler_names,
     has_motion_module,
     has_own_context_windows,
+    run_in_precision,
     runs_in_bf16,
 )
 from .vae import VaeRunner
@@ -347,13 +347,10 @@ class ComfySamplingBackend:
     def _run(self, model: Any, noise: torch.Tensor, sigmas: torch.Tensor, positive: Any, negative: Any,
              latent: torch.Tensor, noise_mask: torch.Tensor, seed: int, frames: range) -> torch.Tensor:
         sampler = self._sampler(seed, frames, latent, stream=0 if model is self.model else 1)
-        in_bf16 = id(model) in self._bf16_models
-        with torch.autocast("cpu", dtype=torch.bfloat16) if in_bf16 else contextlib.nullcontext():
-            result = self._sample.sample_custom(
-                model, noise, self.options.cfg, sampler, sigmas, positive, negative, latent,
-                noise_mask=noise_mask, callback=self._callback(model), disable_pbar=True, seed=seed,
-            )
-        return result.to(torch.float32) if in_bf16 else result
+        return run_in_precision(lambda: self._sample.sample_custom(
+            model, noise, self.options.cfg, sampler, sigmas, positive, negative, latent,
+            noise_mask=noise_mask, callback=self._callback(model), disable_pbar=True, seed=seed,
+        ), id(model) in self._bf16_models)
 
     def noise(self, latent: torch.Tensor, seed: int) -> torch.Tensor:
         self._check_cancel()

@@ -10,7 +10,7 @@ from typing import Any
 import torch
 
 from ...core.geometry import VAE_STRIDE, LatentLayout
-from .environment import runs_in_bf16
+from .environment import run_in_precision, runs_in_bf16
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +63,7 @@ class VaeRunner:
         """How many frames of ``width`` x ``height`` pixels one call may take, by ComfyUI's
         memory estimate of the VAE and the free memory (capped per device kind)."""
         device = getattr(self.vae, "device", torch.device("cpu"))
-        cap = CPU_FRAMES_PER_BATCH if self._mm.is_device_cpu(device) else GPU_FRAMES_PER_BATCH
+        cap = CPU_FRAMES_PER_BATCH if self._on_cpu else GPU_FRAMES_PER_BATCH
         stride = self.layout.spatial
         try:
             dtype = self.vae.vae_dtype
@@ -78,7 +78,7 @@ class VaeRunner:
 
     def encode(self, pixels: torch.Tensor) -> torch.Tensor:
         """Latents of IMAGE ``pixels`` (float32, whatever precision the encoder ran in)."""
-        return self._call_in_precision("encode", pixels[..., :3], self.encode_in_bf16)
+        return run_in_precision(lambda: self._call("encode", pixels[..., :3]), self.encode_in_bf16)
 
     def decode(self, latent: torch.Tensor) -> torch.Tensor:
         """IMAGE ``[B, H, W, 3]`` of ``latent``."""
@@ -87,17 +87,10 @@ class VaeRunner:
             # (ComfyUI's encode input already is, as a moved IMAGE): measured 0.71 -> 0.62 s per
             # 408x336 frame, the same pixels within 3e-5, and the VAE's own weights untouched.
             latent = latent.contiguous(memory_format=torch.channels_last)
-        pixels = self._call_in_precision("decode", latent, self.decode_in_bf16)
+        pixels = run_in_precision(lambda: self._call("decode", latent), self.decode_in_bf16)
         if pixels.ndim == 5:  # video VAEs return [B, T, H, W, C]
             pixels = pixels.reshape(-1, *pixels.shape[-3:])
         return pixels
-
-    def _call_in_precision(self, op: str, batch: torch.Tensor, in_bf16: bool) -> torch.Tensor:
-        """:meth:`_call`, under bfloat16 autocast when ``in_bf16``; the result float32 either way."""
-        if not in_bf16:
-            return self._call(op, batch)
-        with torch.autocast("cpu", dtype=torch.bfloat16):
-            return self._call(op, batch).to(torch.float32)
 
     def _call(self, op: str, batch: torch.Tensor) -> torch.Tensor:
         """``vae.encode`` or ``vae.decode`` of one batch, kept from failing on out-of-memory.

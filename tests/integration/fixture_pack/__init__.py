@@ -223,7 +223,7 @@ def _record_unet(tag, interrupt_after_calls, previous):
             "ad_sub_idxs": None if (ad_params or {}).get("sub_idxs") is None else list(ad_params["sub_idxs"]),
             "after_interrupt": RECORDER.interrupt_requested_at is not None,
             "control": _describe_control_residuals(c.get("control")),
-            "bf16_autocast": torch.is_autocast_enabled("cpu") and torch.get_autocast_dtype("cpu") == torch.bfloat16,
+            "bf16_autocast": _in_bf16_autocast(),
             "time": time.perf_counter(),
         })
         if interrupt_after_calls and state["calls"] == interrupt_after_calls:
@@ -267,6 +267,11 @@ class TestRecordingModel:
         return (model,)
 
 
+def _in_bf16_autocast() -> bool:
+    """Whether the caller runs under CPU bfloat16 autocast (the detailer's bf16 precisions)."""
+    return torch.is_autocast_enabled("cpu") and torch.get_autocast_dtype("cpu") == torch.bfloat16
+
+
 class _RecordingVAE:
     """Delegates everything to a ComfyUI VAE; records encode/decode calls, may request a cancel."""
 
@@ -290,8 +295,7 @@ class _RecordingVAE:
 
     def decode(self, latent, *args, **kwargs):
         RECORDER.vae_calls.append({"op": "decode", "shape": tuple(latent.shape), "time": time.perf_counter(),
-                                   "bf16_autocast": torch.is_autocast_enabled("cpu")
-                                   and torch.get_autocast_dtype("cpu") == torch.bfloat16})
+                                   "bf16_autocast": _in_bf16_autocast()})
         return self._vae.decode(latent, *args, **kwargs)
 
 

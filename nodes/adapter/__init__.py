@@ -3,7 +3,8 @@
 * :mod:`.environment`: what ComfyUI offers (sampler and scheduler names, limits, custom node
   folders, other packs' presence, model features) and server hooks.
 * :mod:`.inputs`: checks of the pipe inputs a node receives.
-* :mod:`.vae`: VAE calls in batches sized to free memory, bf16 encode, out-of-memory retries.
+* :mod:`.batching`: batch sizes that never depend on free memory (same seed, same output).
+* :mod:`.vae`: VAE calls in batches of a fixed size, bf16 encode and decode, out-of-memory retries.
 * :mod:`.sampling`: the sampling backend the detail pass of :mod:`...core.enhance` drives.
 * :mod:`.controlnet`: ControlNets per SEG through ComfyUI's ControlNet objects.
 * :mod:`.progress`: progress bar and cancel for work done frame by frame outside sampling.

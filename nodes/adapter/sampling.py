@@ -19,6 +19,7 @@ from ...core.noise import FrameNoise
 from ...core.options import SamplingOptions
 from ...core.schedule import ays_sigmas, denoise_tail, gits_sigmas, parse_scheduler, refiner_split, with_sampler_rule
 from .controlnet import apply_seg_control, slice_control
+from .batching import CondBatching, frames_per_call, is_out_of_memory, sampling_budget, with_fixed_batching
 from .environment import (
     AUTO_CONTEXT_LENGTH,
     advanced_controlnet_installed,
@@ -32,16 +33,6 @@ from .vae import VaeRunner
 
 log = logging.getLogger(__name__)
 
-# Share of the free memory one chunk of frames may take in the sampler, by ComfyUI's estimate of
-# the model's working memory (its own batching rule leaves a third of the free memory).
-SAMPLING_MEMORY_SHARE = 0.5
-# On the CPU the "free memory" is the system's, and a larger batch is no faster per frame there
-# (measured with the tiny SD1.5 UNet, 2 steps: 60 ms per frame one at a time, 37 ms in chunks of
-# 16 and 39 ms in 32 at 10x13 latents; 539 ms one at a time against 668 ms in chunks of 8 at
-# 40x51): a chunk takes at most this much and this many frames, so the working memory stays flat
-# with the clip length.
-CPU_SAMPLING_BUDGET = 2 * 1024**3
-CPU_FRAMES_PER_CHUNK = 16
 # Frames per chunk at most, whatever the budget (None: the budget alone); tests lower it.
 CHUNK_FRAMES_LIMIT: int | None = None
 
@@ -162,6 +153,10 @@ class ComfySamplingBackend:
         if noise_mask_feather > 0:
             model = with_differential_diffusion(model)
             refiner_model = with_differential_diffusion(refiner_model) if refiner_model is not None else None
+        # ComfyUI splits cond and uncond, and its CPU attention, by the free memory: pinned (batching.py)
+        self._batching = CondBatching()
+        model = with_fixed_batching(model, self._batching)
+        refiner_model = with_fixed_batching(refiner_model, self._batching) if refiner_model is not None else None
         self.model = model
         self.refiner_model = refiner_model
         self.options = options
@@ -174,6 +169,7 @@ class ComfySamplingBackend:
         # Frames of a model without temporal layers do not see each other: without context windows
         # asked for, they are sampled in chunks sized to memory, with noise that does not depend on them.
         self.chunked = self.context_length <= 0 and not has_temporal_layers(model)
+        self._frames_cap = None  # frames per sampling call after running out of memory (a step down)
         self.advanced_controlnet = advanced_controlnet_installed()
         self._bf16_models = {id(m) for m in (model, refiner_model) if m is not None and self._samples_in_bf16(m)}
         self._progress = None
@@ -215,19 +211,17 @@ class ComfySamplingBackend:
         return frame_count, channels, *cells
 
     def frames_per_chunk(self, latent_shape: tuple[int, ...]) -> int:
-        """How many frames of a latent ``[F, C, h, w]`` one sampling call may take: ComfyUI's estimate
-        of the model's working memory for one frame (cond and uncond) against the free memory."""
+        """How many frames of a latent ``[F, C, h, w]`` one sampling call takes: ComfyUI's estimate of
+        the model's working memory for one frame (cond and uncond) against a fixed budget, never the
+        memory free at the moment (:mod:`.batching`), so the split, and with it the result, is the
+        same on every run."""
         frames = latent_shape[0]
-        device = getattr(self.model, "load_device", torch.device("cpu"))
         try:
             per_frame = self.model.model.memory_required([2, *latent_shape[1:]])
-            budget = self._mm.get_free_memory(device) * SAMPLING_MEMORY_SHARE
         except (AttributeError, TypeError):
             return frames
-        most = frames
-        if self._mm.is_device_cpu(device):
-            budget, most = min(budget, CPU_SAMPLING_BUDGET), min(frames, CPU_FRAMES_PER_CHUNK)
-        chunk = int(max(1, min(most, budget // max(1, per_frame))))
+        on_cpu = self._mm.is_device_cpu(getattr(self.model, "load_device", torch.device("cpu")))
+        chunk = frames_per_call(int(per_frame), sampling_budget(self._mm, self.model), frames, on_cpu)
         return min(chunk, CHUNK_FRAMES_LIMIT) if CHUNK_FRAMES_LIMIT else chunk
 
     # progress and cancel
@@ -359,6 +353,54 @@ class ComfySamplingBackend:
     def sample(self, latent: torch.Tensor, noise: torch.Tensor, noise_mask: torch.Tensor,
                conditionings: Conditionings, seed: int, frames: range) -> torch.Tensor:
         self._check_cancel()
+        if self._frames_cap is not None and len(frames) > self._frames_cap:
+            return self._sample_in_parts(latent, noise, noise_mask, conditionings, seed, frames)
+        done = self._done
+        try:
+            return self._sample_once(latent, noise, noise_mask, conditionings, seed, frames)
+        except Exception as error:  # noqa: BLE001 - only out-of-memory is retried
+            if not is_out_of_memory(self._mm, error):
+                raise
+        # outside the except block: the failed call's tensors are free by now
+        self._done = done
+        self._mm.soft_empty_cache()
+        self._step_down(len(frames))
+        return self.sample(latent, noise, noise_mask, conditionings, seed, frames)
+
+    def _step_down(self, frame_count: int) -> None:
+        """One step down the fixed ladder after a sampling call of ``frame_count`` frames ran out of
+        memory: half the frames per call (for frames sampled independently), then cond and uncond in
+        separate UNet batches; past the last step, a clear error."""
+        if self.chunked and frame_count > 1:
+            self._frames_cap = frame_count // 2
+            log.warning("sampling %d frames in one call ran out of memory: the rest of this pass samples at most %d "
+                        "frames per call (more memory gives the usual split; see docs/REPRODUCIBILITY.md)",
+                        frame_count, self._frames_cap)
+        elif self._batching.together:
+            self._batching.together = False
+            log.warning("sampling ran out of memory: the rest of this pass runs cond and uncond in separate UNet "
+                        "batches (more memory gives the usual split; see docs/REPRODUCIBILITY.md)")
+        else:
+            raise RuntimeError(
+                "sampling ran out of memory even with one frame per call and cond and uncond apart: lower max_size "
+                "(the sampled crop's longer side) or free memory used by other models")
+
+    def _sample_in_parts(self, latent: torch.Tensor, noise: torch.Tensor, noise_mask: torch.Tensor,
+                         conditionings: Conditionings, seed: int, frames: range) -> torch.Tensor:
+        """Frames sampled independently, split into calls of at most ``_frames_cap`` frames (after a
+        step down); each part keeps its frames' noise, conditioning masks and hints."""
+        parts = frame_chunks(len(frames), self._frames_cap)
+        self._total += self.options.steps * (len(parts) - 1)
+        sampled = []
+        for part in parts:
+            conds = conditionings.for_frames(part, len(frames), self.slice_control)
+            sampled.append(self.sample(latent[part.start : part.stop], noise[part.start : part.stop],
+                                       noise_mask[part.start : part.stop], conds, seed,
+                                       range(frames.start + part.start, frames.start + part.stop)))
+        return torch.cat(sampled)
+
+    def _sample_once(self, latent: torch.Tensor, noise: torch.Tensor, noise_mask: torch.Tensor,
+                     conditionings: Conditionings, seed: int, frames: range) -> torch.Tensor:
         if self._sigmas is None:
             self._sigmas = self.sigmas(self.model)
         sigmas = self._sigmas

@@ -1,5 +1,6 @@
-"""VAE calls of a detail pass: batches sized to free memory, bf16 encode and decode on CPUs that
-compute it natively, and retries in ever smaller tiles when a batch runs out of memory."""
+"""VAE calls of a detail pass: batches of a fixed size (never sized by the free memory, see
+:mod:`.batching`), bf16 encode and decode on CPUs that compute it natively, and retries in ever
+smaller tiles when a batch runs out of memory."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 import torch
 
 from ...core.geometry import VAE_STRIDE, LatentLayout
+from .batching import UNLIMITED, is_out_of_memory, pinned_free_memory, vae_budget
 from .environment import run_in_precision, runs_in_bf16
 
 log = logging.getLogger(__name__)
@@ -60,10 +62,12 @@ class VaeRunner:
         self.decode_in_bf16 = runs_in_bf16(vae_decode_precision, self._on_cpu, dtype, auto_applies)
 
     def frames_per_batch(self, width: int, height: int) -> int:
-        """How many frames of ``width`` x ``height`` pixels one call may take, by ComfyUI's
-        memory estimate of the VAE and the free memory (capped per device kind)."""
-        device = getattr(self.vae, "device", torch.device("cpu"))
-        cap = CPU_FRAMES_PER_BATCH if self._on_cpu else GPU_FRAMES_PER_BATCH
+        """How many frames of ``width`` x ``height`` pixels one call takes: one on the CPU; on a GPU
+        as many as a fixed share of the device holds by ComfyUI's estimate of the VAE (at most
+        :data:`GPU_FRAMES_PER_BATCH`). Never the free memory: the batch, and so the result, is the
+        same on every run."""
+        if self._on_cpu:
+            return CPU_FRAMES_PER_BATCH
         stride = self.layout.spatial
         try:
             dtype = self.vae.vae_dtype
@@ -71,10 +75,9 @@ class VaeRunner:
                 self.vae.memory_used_encode((1, 3, height, width), dtype),
                 self.vae.memory_used_decode((1, self.vae.latent_channels, height // stride, width // stride), dtype),
             )
-            free = self._mm.get_free_memory(device)
-            return int(max(1, min(cap, free // max(1, per_frame))))
         except (AttributeError, TypeError):
-            return cap
+            return GPU_FRAMES_PER_BATCH
+        return int(max(1, min(GPU_FRAMES_PER_BATCH, vae_budget(self._mm, self.vae) // max(1, int(per_frame)))))
 
     def encode(self, pixels: torch.Tensor) -> torch.Tensor:
         """Latents of IMAGE ``pixels`` (float32, whatever precision the encoder ran in)."""
@@ -101,7 +104,13 @@ class VaeRunner:
         """
         plain, tiled = (self.vae.encode, self.vae.encode_tiled) if op == "encode" else (self.vae.decode, self.vae.decode_tiled)
         stride = self.layout.spatial
-        attempts: list[Callable[[], torch.Tensor]] = [lambda: plain(batch)]
+
+        def whole() -> torch.Tensor:
+            # ComfyUI would cut the batch further by its free memory; the batch is already sized
+            with pinned_free_memory(getattr(self.vae, "patcher", None), UNLIMITED):
+                return plain(batch)
+
+        attempts: list[Callable[[], torch.Tensor]] = [whole]
         for tile in RETRY_TILE_SIZES:
             # encode tiles are in pixels, decode tiles in latent cells; overlaps as ComfyUI's own
             size, overlap = (tile, tile // 8) if op == "encode" else (tile // stride, tile // stride // 4)
@@ -114,13 +123,9 @@ class VaeRunner:
             try:
                 return attempt()
             except Exception as error:  # noqa: BLE001 - only out-of-memory is retried
-                if not self._is_out_of_memory(error):
+                if not is_out_of_memory(self._mm, error):
                     raise
         raise RuntimeError(
             f"VAE {op} of a batch {tuple(batch.shape)} ran out of memory even in tiles of {RETRY_TILE_SIZES[-1]} px: "
             f"lower max_size (the sampled crop's longer side) or free memory used by other models"
         )
-
-    def _is_out_of_memory(self, error: Exception) -> bool:
-        is_oom = getattr(self._mm, "is_oom", None)  # ComfyUI 0.29 also counts accelerator OOM errors
-        return bool(is_oom(error)) if is_oom is not None else isinstance(error, torch.OutOfMemoryError)

@@ -77,7 +77,7 @@ def build_pipeline(comfy, *, clip: ClipSettings | None = None, detail: DetailSet
                    interrupt_after_calls: int = 0, cond_mask: dict | None = None, refiner: bool = False,
                    animatediff: str | None = None, crop_mode: str | None = None, comfy_context: int = 0,
                    detailer_extra: dict | None = None, vae_interrupt_on_encode: int | None = None,
-                   vae_oom_calls: int = 0) -> Pipeline:
+                   vae_oom_calls: int = 0, unet_batch_limit: int = -1) -> Pipeline:
     """The standard detailing graph; ``pastes`` maps a name to a paste node id (run with feather 0, and
     ours with color_match off: these runs compare pastes bit for bit, the colour match has its tests).
 
@@ -109,7 +109,7 @@ def build_pipeline(comfy, *, clip: ClipSettings | None = None, detail: DetailSet
     model = out(ids["ckpt"], 0)
     if record_tag:
         ids["model"] = g.add("TestRecordingModel", model=model, tag=record_tag,
-                             interrupt_after_calls=interrupt_after_calls)
+                             interrupt_after_calls=interrupt_after_calls, batch_limit=unet_batch_limit)
         model = out(ids["model"])
     if animatediff is not None:
         ade_inputs = {"model": model, "beta_schedule": "autoselect"}

@@ -540,35 +540,6 @@ def test_long_clip_is_sampled_in_overlapping_windows_with_the_whole_clips_noise(
     assert torch.as_tensor(seg.cropped_image).shape[0] == clip.frames
 
 
-@pytest.mark.parametrize("sampler_name, precision", [("euler", "fp32"), ("euler_ancestral", "fp32"),
-                                                     ("dpmpp_sde", "fp32"), ("ddim", "fp32"),
-                                                     ("euler", "bf16"), ("dpmpp_sde", "bf16")])
-def test_frames_of_a_plain_model_are_sampled_in_chunks_that_do_not_change_the_result(comfy, sampler_name, precision,
-                                                                                      report, monkeypatch):
-    """A model without temporal layers samples its frames independently: the pack samples them in
-    chunks sized to memory (here capped at 3 and 2 frames), with the whole clip's initial noise
-    sliced and, for ancestral and SDE samplers, step noise drawn per frame. The refined crops are
-    those of the one-chunk pass within float tolerance, whatever the chunk size, in ComfyUI's fp32
-    and in bf16 sampling."""
-    sampling = comfy.pack_module("nodes.adapter.sampling")
-    clip, detail = ClipSettings(frames=7), DetailSettings(steps=3, sampler_name=sampler_name)
-    runs = {}
-    for limit in (None, 3, 2):
-        monkeypatch.setattr(sampling, "CHUNK_FRAMES_LIMIT", limit)
-        pipeline = build_pipeline(comfy, clip=clip, detail=detail, record_tag="base",
-                                  detailer_extra={"sampling_precision": precision})
-        runs[limit] = run_recorded(comfy, pipeline, f"{sampler_name} {precision}, chunks of {limit or 'all'} frames (7 frames)")
-    assert [c["latent_shape"][0] for c in runs[None].sample_calls] == [7]
-    assert [c["latent_shape"][0] for c in runs[3].sample_calls] == [3, 2, 2]
-    assert [c["latent_shape"][0] for c in runs[2].sample_calls] == [2, 2, 2, 1]
-    (whole,) = refined_crops(runs[None].segs())
-    for limit in (3, 2):
-        (chunked,) = refined_crops(runs[limit].segs())
-        difference = float((chunked - whole).abs().max())
-        report["measurements"].append(f"{sampler_name} {precision}: chunks of {limit} vs one chunk, refined crops differ by {difference:.2e}")
-        assert difference < 1e-3, f"chunks of {limit} changed the result by {difference}"
-
-
 def test_sampling_precision_bf16_runs_the_model_in_bfloat16_and_stays_close_to_fp32(comfy, report):
     """sampling_precision: fp32 leaves ComfyUI's precision (fp32 on the CPU), bf16 runs every model
     forward under bfloat16 autocast, auto does so where the CPU computes bf16 natively. The bf16

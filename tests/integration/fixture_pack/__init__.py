@@ -9,7 +9,8 @@ for users. Nodes:
   standing in for a text encoder that cannot be shrunk (Wan's umT5-XXL: dim 4096).
 * ``TestRecordingModel``: a clone of a MODEL whose sampling calls, UNet calls and
   conditioning batches are recorded (``TestRecordingModel.RECORDER``), optionally
-  requesting a cancel after a number of UNet calls. Conditioning batches include each
+  requesting a cancel after a number of UNet calls, or running out of memory (as a GPU
+  would) on every UNet batch larger than ``batch_limit`` (-1: no limit). Conditioning batches include each
   cond's ControlNet chain (hint, strength, range); UNet calls the ControlNet residuals they got.
 * ``TestRecordingVAE``: a VAE that records its encode/decode calls and can request a cancel
   during one of them.
@@ -202,7 +203,7 @@ def _record_cond_batch(tag):
     return wrapper
 
 
-def _record_unet(tag, interrupt_after_calls, previous):
+def _record_unet(tag, interrupt_after_calls, previous, batch_limit=-1):
     state = {"calls": 0}
 
     def wrapper(apply_model, args):
@@ -226,6 +227,9 @@ def _record_unet(tag, interrupt_after_calls, previous):
             "bf16_autocast": _in_bf16_autocast(),
             "time": time.perf_counter(),
         })
+        if 0 <= batch_limit < x.shape[0]:
+            RECORDER.unet_calls[-1]["oom"] = True
+            raise torch.OutOfMemoryError(f"simulated out of memory in a UNet batch of {x.shape[0]}")
         if interrupt_after_calls and state["calls"] == interrupt_after_calls:
             RECORDER.interrupt_requested_at = time.perf_counter()
             RECORDER.interrupt_call_index = len(RECORDER.unet_calls) - 1
@@ -249,6 +253,7 @@ class TestRecordingModel:
             },
             "optional": {
                 "interrupt_after_calls": ("INT", {"default": 0, "min": 0, "max": 100000}),
+                "batch_limit": ("INT", {"default": -1, "min": -1, "max": 100000}),
             },
         }
 
@@ -256,12 +261,12 @@ class TestRecordingModel:
     FUNCTION = "wrap"
     CATEGORY = "_adtest"
 
-    def wrap(self, model, tag, interrupt_after_calls=0):
+    def wrap(self, model, tag, interrupt_after_calls=0, batch_limit=-1):
         from comfy.patcher_extension import WrappersMP
 
         model = model.clone()
         previous = model.model_options.get("model_function_wrapper")
-        model.set_model_unet_function_wrapper(_record_unet(tag, interrupt_after_calls, previous))
+        model.set_model_unet_function_wrapper(_record_unet(tag, interrupt_after_calls, previous, batch_limit))
         model.add_wrapper_with_key(WrappersMP.OUTER_SAMPLE, RECORDER_KEY, _record_outer_sample(tag))
         model.add_wrapper_with_key(WrappersMP.CALC_COND_BATCH, RECORDER_KEY, _record_cond_batch(tag))
         return (model,)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 
 import pytest
-import torch
 
 from comfy_harness import ClipSettings, DetailSettings
 from pipelines import build_pipeline, refined_crops, run_recorded

@@ -1,10 +1,9 @@
-"""Conditionings cut to what one sampling call sees: a crop of the frame, a window of the clip.
+"""The CONDITIONING lists of a detail pass, and ConditioningSetMask's masks cut to a crop.
 
 CONDITIONING is a list of ``[tensor, dict]``; a dict may hold a ``"mask"`` (from
 ConditioningSetMask) drawn over the whole frame, ``[M, Hm, Wm]`` or ``[Hm, Wm]``, at any
-resolution, and a ``"control"`` (a ControlNet chain) whose hints may be per frame. When a
-region of the frame is sampled on its own, each mask is cut to the same region; when a
-window of the clip is sampled on its own, per-frame masks and hints are cut to its frames.
+resolution. How every entry laid over the frame is cut per SEG and per context window:
+:mod:`.frame_conditioning`.
 """
 
 from __future__ import annotations
@@ -17,9 +16,6 @@ import torch
 
 from .crop_windows import CropWindows
 from .masks import resize_masks
-
-# Cuts a ControlNet chain's per-frame hints to a range of frames: (control, frames, frame_count) -> control.
-SliceControl = Callable[[Any, range, int], Any]
 
 
 def map_conditioning(conditioning: Any, change: Callable[[dict], dict | None]) -> Any:
@@ -57,39 +53,6 @@ def crop_condition_mask(mask: torch.Tensor, crop_windows: CropWindows, frame_wid
     return cropped[0] if squeeze and crop_windows.is_fixed else cropped
 
 
-def crop_conditioning(conditioning: Any, crop_windows: CropWindows, frame_width: int, frame_height: int) -> Any:
-    """A copy of a CONDITIONING whose masks are cut to the crop windows; entries without a mask are shared."""
-
-    def cut(options: dict) -> dict | None:
-        if not isinstance(options.get("mask"), torch.Tensor):
-            return None
-        return {**options, "mask": crop_condition_mask(options["mask"], crop_windows, frame_width, frame_height)}
-
-    return map_conditioning(conditioning, cut)
-
-
-def conditioning_for_frames(conditioning: Any, frames: range, frame_count: int, slice_control: SliceControl | None = None,
-                            latent_frames: range | None = None) -> Any:
-    """A CONDITIONING for a window of the clip: per-frame masks (``[frame_count, h, w]``) cut to
-    ``frames``; ControlNet chains cut by ``slice_control``; VACE control latents (``vace_frames``,
-    ``vace_mask``: ``[1, C, T, h, w]``) cut to ``latent_frames``; everything else shared."""
-
-    def cut(options: dict) -> dict:
-        options = dict(options)
-        mask = options.get("mask")
-        if isinstance(mask, torch.Tensor) and mask.ndim == 3 and mask.shape[0] == frame_count:
-            options["mask"] = mask[frames.start : frames.stop]
-        if options.get("control") is not None and slice_control is not None:
-            options["control"] = slice_control(options["control"], frames, frame_count)
-        if latent_frames is not None:
-            for key in ("vace_frames", "vace_mask"):
-                if options.get(key):
-                    options[key] = [value[:, :, latent_frames.start : latent_frames.stop] for value in options[key]]
-        return options
-
-    return map_conditioning(conditioning, cut)
-
-
 @dataclass(frozen=True)
 class Conditionings:
     """The CONDITIONING lists a pass samples with (the refiner's may be None)."""
@@ -103,11 +66,3 @@ class Conditionings:
         """The conditionings with ``change`` applied to each CONDITIONING list (None ones too)."""
         return Conditionings(*(change(getattr(self, field.name)) for field in fields(self)))
 
-    def cropped(self, crop_windows: CropWindows, frame_width: int, frame_height: int) -> Conditionings:
-        """The same conditionings with every mask cut to the crop windows of the full frame."""
-        return self.mapped(lambda c: crop_conditioning(c, crop_windows, frame_width, frame_height))
-
-    def for_frames(self, frames: range, frame_count: int, slice_control: SliceControl | None = None,
-                   latent_frames: range | None = None) -> Conditionings:
-        """The same conditionings for a window of the clip (see :func:`conditioning_for_frames`)."""
-        return self.mapped(lambda c: conditioning_for_frames(c, frames, frame_count, slice_control, latent_frames))

@@ -18,6 +18,8 @@ from .colour import ColourMatch
 from .conditioning import Conditionings
 from .context_windows import sample_in_context_windows
 from .crop_windows import CropWindows
+from .frame_conditioning import FrameConditioning, for_window
+from .frame_rules import Clip, SegCut
 from .frames import pad_frames, per_frame
 from .geometry import LatentLayout, SamplingSize, rect_size, sampling_size
 from .images import check_frames, crop_frames, resize_frames
@@ -26,7 +28,7 @@ from .paste import paste_segs
 from .regions import FittedSeg, fit_segs
 from .segs import replace_seg, unpack_segs
 from .tracking import tracked_windows
-from .vace import VaceControls, has_vace
+from .vace import has_vace
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +108,10 @@ class SamplingBackend(Protocol):
         ``[F, h, w, 3]`` and noise masks ``[F, h, w]`` cut at ``crop_windows``; returns the
         conditionings and the hint images used."""
 
+    def cut_control(self, control: Any, crop_windows: CropWindows, frame_height: int, frame_width: int) -> Any:
+        """A copy of a ControlNet chain of the pipe's conditioning whose hints (over the whole frame) are cut
+        at ``crop_windows``, one per frame."""
+
     def decode(self, latent: torch.Tensor) -> torch.Tensor:
         """Decode a batch of latents to frames ``[B, H, W, 3]`` (a video latent to all its frames)."""
 
@@ -165,6 +171,16 @@ def encode_crops(crops: torch.Tensor, width: int, height: int, backend: Sampling
         return encode_in_batches(crops, width, height, backend)
     padded = pad_frames(resize_frames(crops, height, width), layout.encoded_frame_count(crops.shape[0]))
     return backend.encode(padded)
+
+
+def decode_latent(latent: torch.Tensor, backend: SamplingBackend) -> torch.Tensor:
+    """Frames ``[F, H, W, 3]`` of a latent at its own size: a video latent in one call, image latents a
+    batch at a time."""
+    if backend.layout.is_video:
+        return backend.decode(latent)
+    spatial = backend.layout.spatial
+    step = max(1, backend.frames_per_batch(latent.shape[-1] * spatial, latent.shape[-2] * spatial))
+    return torch.cat([backend.decode(latent[start : start + step]) for start in range(0, latent.shape[0], step)])
 
 
 def noise_mask_for(masks: torch.Tensor, width: int, height: int, latent: torch.Tensor, layout: LatentLayout) -> torch.Tensor:
@@ -238,8 +254,8 @@ def sample_clip(latent: torch.Tensor, noise_mask: torch.Tensor, conditionings: C
         conds = conditionings
         if len(frames) != latent.shape[time_dim]:  # per-frame conditioning masks and hints count pixel frames
             pixels = range(spans[frames.start].start, spans[frames.stop - 1].stop)
-            conds = conditionings.for_frames(pixels, frame_count, backend.slice_control,
-                                             frames if layout.is_video else None)
+            conds = for_window(conditionings, pixels, frame_count, backend.slice_control,
+                               frames if layout.is_video else None)
         return backend.sample(part, noise, mask, conds, seed, frames)
 
     sampled = sample_in_context_windows(latent, backend.noise(latent, seed), noise_mask, windows, sample_window,
@@ -259,15 +275,16 @@ def detail_seg(
     settings: DetailSettings,
     conditionings: Conditionings,
     backend: SamplingBackend,
-    vace: VaceControls | None = None,
+    frame_conditioning: FrameConditioning,
 ) -> SegResult:
     """Detail one SEG over all frames and return its refined SEG (nothing is pasted).
 
     The crop is taken from ``frames`` for every frame (never from ``seg.cropped_image``),
-    sampled at ``plan.size`` in one pass, and scaled back to the crop's own size.
+    sampled at ``plan.size`` in one pass, and scaled back to the crop's own size; every
+    conditioning entry laid over the frame is cut to the crop by ``frame_conditioning``.
     """
     fitted, crop_windows = plan.fitted, plan.crop_windows
-    frame_count, frame_h, frame_w = frames.shape[:3]
+    frame_count = frames.shape[0]
     x1, y1, x2, y2 = fitted.rect
     in_crop = crop_windows.shifted(x1, y1)
     crops = crop_windows.cut(frames)
@@ -275,16 +292,13 @@ def detail_seg(
                       f"{fitted.name} cropped_mask", fix=MASK_FIX)
     masks = in_crop.cut(masks)
 
-    conds = conditionings.cropped(crop_windows, frame_w, frame_h)
+    conds, reference_frames = frame_conditioning.cut(conditionings, SegCut(crop_windows, plan.size))
     cnet_images: list[torch.Tensor] = []
     wrapper = getattr(fitted.seg, "control_net_wrapper", None)
     if wrapper is not None:
         conds, hints = backend.apply_control(wrapper, conds, crops.contiguous(), masks, crop_windows)
         cnet_images.extend(hints)
 
-    reference_frames = 0
-    if vace is not None:
-        conds, reference_frames = vace.cut(conds, crop_windows, frame_h, frame_w, plan.size)
 
     width, height = plan.size.width, plan.size.height
     log.info(
@@ -389,12 +403,14 @@ def _detail_each(
     if not unpack_segs(segs)[1]:
         return frames, segs, []
     fitted, plans = _plan_all(frames, segs, settings, backend.layout)
-    vace = None
-    if has_vace(conditionings):
-        if not backend.layout.is_video:
-            raise ValueError("basic_pipe: the conditioning carries VACE control (WanVaceToVideo) but the VAE is an image VAE: "
-                             "use a Wan model and its VAE in the pipe")
-        vace = VaceControls(backend.encode, backend.decode, backend.layout, frames.shape[0])
+    if has_vace(conditionings) and not backend.layout.is_video:
+        raise ValueError("basic_pipe: the conditioning carries VACE control (WanVaceToVideo) but the VAE is an image VAE: "
+                         "use a Wan model and its VAE in the pipe")
+    frame_conditioning = FrameConditioning(
+        Clip(frames.shape[0], frames.shape[1], frames.shape[2], backend.layout),
+        lambda crops, width, height: encode_crops(crops, width, height, backend),
+        lambda latent: decode_latent(latent, backend), getattr(backend, "cut_control", None))
+    frame_conditioning.check(conditionings)
     backend.begin(frames.shape[0], [plan.size for plan in plans.values()])
     header = tuple(frames.shape[1:3])
     new_segs: list[Any] = []
@@ -403,7 +419,7 @@ def _detail_each(
         if item.index not in plans:
             new_segs.append(item.seg)
             continue
-        result = detail_seg(frames, plans[item.index], settings, conditionings, backend, vace)
+        result = detail_seg(frames, plans[item.index], settings, conditionings, backend, frame_conditioning)
         if paste_feather is not None:
             frames = paste_segs(frames, (header, [result.seg]), paste_feather, colour_match=colour_match)
             if after_paste is not None:

@@ -26,12 +26,14 @@ class LatentLayout:
     clip as one latent ``[1, C, T, h, w]`` whose ``T = latent_frames(F)``; ``pixel_frames(T)``
     frames decode from it (ComfyUI's downscale and upscale formulas, e.g. Wan's
     ``(F + 3) // 4`` and ``4 T - 3``), so only some frame counts survive a round trip.
+    ``channels`` is C.
     """
 
     spatial: int = VAE_STRIDE
     size_multiple: int = VAE_STRIDE
     latent_frames: Callable[[int], int] | None = None
     pixel_frames: Callable[[int], int] | None = None
+    channels: int = 4
 
     @property
     def is_video(self) -> bool:
@@ -50,6 +52,11 @@ class LatentLayout:
             f"(its frame formulas are not of the form a*n+b): this VAE type is not supported by the detailer, "
             f"use the VAE that belongs to the model"
         )
+
+    @property
+    def time_compression(self) -> int:
+        """Pixel frames per latent frame after the first (4 for Wan, 8 for LTX-Video; 1 for an image VAE)."""
+        return len(self.latent_frame_spans(2)[1]) if self.is_video else 1
 
     def latent_frame_spans(self, latent_count: int) -> list[range]:
         """The pixel frames each latent frame holds: ``[pixel_frames(k), pixel_frames(k + 1))``

@@ -30,6 +30,21 @@ def resize_frames(frames: torch.Tensor, height: int, width: int) -> torch.Tensor
     return resized.clamp_(0.0, 1.0).permute(0, 2, 3, 1)
 
 
+def centre_fit(images: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """Images ``[N, H, W, C]`` cut to the aspect of ``width`` x ``height`` around their centre, then
+    resized to it (as ComfyUI's nodes fit a reference image to the frame)."""
+    old_h, old_w = images.shape[1:3]
+    if old_w * height > width * old_h:
+        keep = round(old_h * width / height)
+        x = (old_w - keep) // 2
+        images = images[:, :, x : x + keep]
+    elif old_w * height < width * old_h:
+        keep = round(old_w * height / width)
+        y = (old_h - keep) // 2
+        images = images[:, y : y + keep]
+    return resize_frames(images, height, width)
+
+
 CHECK_FRAMES_PER_CHUNK = 8
 
 

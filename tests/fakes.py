@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from animatediff_detailer.core.context_windows import context_windows
 from animatediff_detailer.core.geometry import LatentLayout, expand_region
 from animatediff_detailer.core.segs import SEG
-from animatediff_detailer.nodes.adapter.controlnet import apply_seg_control
+from animatediff_detailer.nodes.adapter.controlnet import apply_seg_control, cut_control
 
 
 @dataclass
@@ -69,6 +69,9 @@ class FakeBackend:
 
     def apply_control(self, wrapper, conditionings, crops, masks, crop_windows):
         return apply_seg_control(wrapper, conditionings, crops, masks, crop_windows, self.advanced_controlnet)
+
+    def cut_control(self, control, crop_windows, frame_height, frame_width):
+        return cut_control(control, crop_windows, frame_height, frame_width)
 
     def decode(self, latent: torch.Tensor) -> torch.Tensor:
         self.decode_sizes.append(tuple(latent.shape))

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import torch
 
-from animatediff_detailer.core.conditioning import crop_condition_mask, crop_conditioning
+from animatediff_detailer.core.conditioning import Conditionings, crop_condition_mask
+from animatediff_detailer.core.frame_conditioning import FrameConditioning
+from animatediff_detailer.core.frame_rules import Clip, SegCut
+from animatediff_detailer.core.geometry import LatentLayout, SamplingSize
 from animatediff_detailer.core.crop_windows import CropWindows
 
 
@@ -41,16 +44,19 @@ def test_non_square_ratio_uses_x_and_y_ratios():
     assert float(crop[0, :18].max()) < 0.05 and float(crop[0, 22:].min()) > 0.95
 
 
-def test_crop_conditioning_copies_entries_with_masks_only():
+def test_the_mask_rule_copies_entries_with_masks_only():
     embedding = torch.zeros(1, 77, 768)
     plain = [embedding, {"pooled_output": None}]
     masked = [embedding, {"mask": torch.ones(1, 64, 64), "set_area_to_bounds": False, "mask_strength": 0.7}]
-    cropped = crop_conditioning([plain, masked], fixed((8, 8, 40, 24)), 64, 64)
+    cutter = FrameConditioning(Clip(1, 64, 64, LatentLayout()), None, None)
+    cut, references = cutter.cut(Conditionings([plain, masked], [plain]), SegCut(fixed((8, 8, 40, 24)), SamplingSize(64, 32, 2.0)))
+    cropped, refiner_negative = cut.positive, cut.refiner_negative
+    assert references == 0
     assert cropped[0][1] is plain[1]
     assert cropped[1][1]["mask"].shape == (1, 16, 32)
     assert cropped[1][1]["mask_strength"] == 0.7
     assert masked[1]["mask"].shape == (1, 64, 64), "the input conditioning is not modified"
-    assert crop_conditioning(None, fixed((0, 0, 1, 1)), 4, 4) is None
+    assert refiner_negative is None
 
 
 def test_moving_windows_cut_one_mask_per_frame():

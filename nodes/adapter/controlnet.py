@@ -109,6 +109,25 @@ def slice_control(control: Any, frames: range, frame_count: int) -> Any:
     return copy
 
 
+def cut_control(control: Any, crop_windows: CropWindows, frame_height: int, frame_width: int) -> Any:
+    """A copy of a ControlNet chain of the pipe's conditioning whose hints, drawn over the whole frame
+    (``[1|F, 3, H, W]``, any resolution), are cut at ``crop_windows``, one per frame: ComfyUI would fit
+    the whole frame's hint into the crop (a centre cut)."""
+    if control is None:
+        return None
+    copy = control.copy()
+    hint = getattr(control, "cond_hint_original", None)
+    if isinstance(hint, torch.Tensor) and hint.ndim == 4 and hint.shape[1] in (1, 3):
+        frames = hint.movedim(1, -1).to(torch.float32)
+        cut = cut_full_frames(frames, crop_windows, frame_height, frame_width, "a ControlNet hint in the pipe's conditioning",
+                              "give one hint per frame of image_frames, or a single one")
+        copy.cond_hint_original = cut.movedim(-1, 1).to(hint.dtype)
+        copy.cond_hint = None  # ComfyUI prepares it again from the cut hint
+    copy.previous_controlnet = cut_control(getattr(control, "previous_controlnet", None), crop_windows, frame_height,
+                                           frame_width)
+    return copy
+
+
 def attach_control_net(segs: Any, control_net: Any, strength: float, start_percent: float, end_percent: float,
                        control_image: torch.Tensor | None = None, vae: Any = None) -> Any:
     """A SEGS whose every SEG carries a :class:`SegControlNet` (chained after any it had)."""

@@ -13,12 +13,13 @@ import torch
 from ...core.conditioning import Conditionings
 from ...core.context_windows import context_windows, frame_chunks
 from ...core.crop_windows import CropWindows
+from ...core.frame_conditioning import for_window
 from ...core.geometry import LatentLayout, SamplingSize
 from ...core.masks import resize_masks
 from ...core.noise import FrameNoise
 from ...core.options import SamplingOptions
 from ...core.schedule import ays_sigmas, denoise_tail, gits_sigmas, parse_scheduler, refiner_split, with_sampler_rule
-from .controlnet import apply_seg_control, slice_control
+from .controlnet import apply_seg_control, cut_control, slice_control
 from .batching import CondBatching, frames_per_call, is_out_of_memory, sampling_budget, with_fixed_batching
 from .environment import (
     AUTO_CONTEXT_LENGTH,
@@ -204,7 +205,7 @@ class ComfySamplingBackend:
 
     def latent_shape(self, frame_count: int, size: SamplingSize) -> tuple[int, ...]:
         """The latent shape of ``frame_count`` frames sampled at ``size``."""
-        spatial, channels = self.layout.spatial, getattr(self.vae.vae, "latent_channels", 4)
+        spatial, channels = self.layout.spatial, self.layout.channels
         cells = (size.height // spatial, size.width // spatial)
         if self.layout.is_video:
             return 1, channels, self.layout.latent_frames(self.layout.encoded_frame_count(frame_count)), *cells
@@ -274,6 +275,9 @@ class ComfySamplingBackend:
 
     def slice_control(self, control: Any, frames: range, frame_count: int) -> Any:
         return slice_control(control, frames, frame_count)
+
+    def cut_control(self, control: Any, crop_windows: CropWindows, frame_height: int, frame_width: int) -> Any:
+        return cut_control(control, crop_windows, frame_height, frame_width)
 
     # sampling
 
@@ -393,7 +397,7 @@ class ComfySamplingBackend:
         self._total += self.options.steps * (len(parts) - 1)
         sampled = []
         for part in parts:
-            conds = conditionings.for_frames(part, len(frames), self.slice_control)
+            conds = for_window(conditionings, part, len(frames), self.slice_control)
             sampled.append(self.sample(latent[part.start : part.stop], noise[part.start : part.stop],
                                        noise_mask[part.start : part.stop], conds, seed,
                                        range(frames.start + part.start, frames.start + part.stop)))

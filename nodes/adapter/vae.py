@@ -28,20 +28,23 @@ RETRY_TILE_SIZES = (256, 128, 64)
 def vae_layout(vae: Any, patch_size: int = 1) -> LatentLayout:
     """The latent layout of a ComfyUI VAE, read from its own attributes: spatial compression
     (``spacial_compression_encode``), and for a video VAE (``latent_dim`` 3) the frame formulas
-    ``downscale_ratio[0]`` / ``upscale_ratio[0]``. Sampling sizes are multiples of the spatial
-    compression times ``patch_size`` (the diffusion model's spatial patch)."""
+    ``downscale_ratio[0]`` / ``upscale_ratio[0]``, and its latent channels. Sampling sizes are multiples
+    of the spatial compression times ``patch_size`` (the diffusion model's spatial patch)."""
     compression = getattr(vae, "spacial_compression_encode", None)
     spatial = compression() if callable(compression) else getattr(vae, "downscale_ratio", VAE_STRIDE)
     spatial = int(spatial) if isinstance(spatial, (int, float)) and spatial >= 1 else VAE_STRIDE
+    channels = getattr(vae, "latent_channels", 4)
+    channels = channels if isinstance(channels, int) and channels >= 1 else 4
     if getattr(vae, "latent_dim", 2) != 3:
-        return LatentLayout(spatial=spatial, size_multiple=spatial * patch_size)
+        return LatentLayout(spatial=spatial, size_multiple=spatial * patch_size, channels=channels)
     down, up = getattr(vae, "downscale_ratio", None), getattr(vae, "upscale_ratio", None)
     if not (isinstance(down, tuple) and isinstance(up, tuple) and callable(down[0]) and callable(up[0])):
         raise ValueError(
             "basic_pipe: the VAE makes video latents but reports no frame formulas (downscale_ratio / upscale_ratio); "
             "this ComfyUI VAE type is not supported by the detailer"
         )
-    return LatentLayout(spatial=spatial, size_multiple=spatial * patch_size, latent_frames=down[0], pixel_frames=up[0])
+    return LatentLayout(spatial=spatial, size_multiple=spatial * patch_size, latent_frames=down[0], pixel_frames=up[0],
+                        channels=channels)
 
 
 class VaeRunner:

@@ -18,6 +18,7 @@ from .adapter.controlnet import attach_control_net
 from .adapter.environment import max_resolution
 from .adapter.inputs import unpack_basic_pipe
 from .adapter.progress import step_progress
+from .detailer_inputs import colour_match_inputs
 from .registry import PACK_CATEGORY
 
 
@@ -73,20 +74,6 @@ class ImpactMaskToSEGSForAnimateDiff(MaskToSEGSForVideo):
     CATEGORY = "ImpactPack/Operation"
 
 
-def colour_match_inputs(default: bool) -> dict[str, tuple]:
-    """The optional ``color_match`` and ``color_match_strength`` inputs of the nodes that paste."""
-    return {
-        "color_match": ("BOOLEAN", {"default": default, "label_on": "on", "label_off": "off",
-                                    "tooltip": "Give each refined crop the frame's colours before pasting (mean "
-                                               "and spread per channel in log light, measured on a ring 4 pixels "
-                                               "wide just outside the mask edge, smoothed over frames), so the "
-                                               "region shows no colour cast. Pixels outside the masks are never "
-                                               "touched."}),
-        "color_match_strength": ("FLOAT", {"default": 1.0, "min": 0.0, "max": 1.0, "step": 0.05,
-                                           "tooltip": "How far the colours are matched: 1 fully, 0 not at all."}),
-    }
-
-
 def colour_match_from(color_match: bool, color_match_strength: float) -> ColourMatch | None:
     """The paste's colour match for those two inputs (None: paste the pixels as they are)."""
     return ColourMatch(strength=float(color_match_strength)) if color_match else None
@@ -116,7 +103,7 @@ class SEGSPasteForVideo(SegsNode):
             },
             "optional": {
                 "ref_image_opt": ("IMAGE", {"tooltip": "Paste these frames' pixels instead of the SEGS' images."}),
-                **colour_match_inputs(cls.COLOR_MATCH_DEFAULT),
+                **colour_match_inputs(impact=not cls.COLOR_MATCH_DEFAULT),
             },
         }
 

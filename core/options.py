@@ -18,7 +18,9 @@ AUTO_CONTEXT_LENGTH = -1  # context_length: pick windows from the model (see the
 class SamplingOptions:
     """What the sampler does with each SEG, named as the node's inputs.
 
-    ``refiner_ratio`` is the share of the steps a refiner runs (with a refiner pipe);
+    ``refiner_ratio`` is the share of the steps a refiner runs (with a refiner pipe), unless
+    ``refiner_boundary`` (0..1, a fraction of the noise schedule) is set: then the refiner takes over
+    at the first step whose noise level is below it, as Wan 2.2's two experts do;
     ``scheduler_func`` computes the sigmas instead of ``scheduler``. ``context_length`` frames
     per context window (0 off, -1 auto), neighbours sharing ``context_overlap`` frames.
     ``vae_encode_precision``, ``vae_decode_precision`` and ``sampling_precision`` are one of
@@ -37,6 +39,7 @@ class SamplingOptions:
     vae_encode_precision: str = "auto"
     sampling_precision: str = "auto"
     vae_decode_precision: str = "auto"
+    refiner_boundary: float = 0.0
 
     def validate(self, sampler_names: Sequence[str], scheduler_names: Sequence[str]) -> SamplingOptions:
         """Check every option against ComfyUI's sampler and scheduler lists; an error names the
@@ -58,6 +61,9 @@ class SamplingOptions:
             raise ValueError(f"denoise must be in (0, 1], got {self.denoise}")
         if not 0.0 <= self.refiner_ratio <= 1.0:
             raise ValueError(f"refiner_ratio must be in 0..1, got {self.refiner_ratio}")
+        if not 0.0 <= self.refiner_boundary < 1.0:
+            raise ValueError(f"refiner_boundary must be at least 0 and below 1 (a fraction of the noise schedule; 0: "
+                             f"use refiner_ratio), got {self.refiner_boundary}")
         for name in ("vae_encode_precision", "vae_decode_precision", "sampling_precision"):
             if getattr(self, name) not in PRECISIONS:
                 raise ValueError(f"{name} '{getattr(self, name)}' is not one of {', '.join(PRECISIONS)}")

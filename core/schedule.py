@@ -121,3 +121,13 @@ def refiner_split(sigmas: torch.Tensor, refiner_ratio: float) -> tuple[torch.Ten
     steps = len(sigmas) - 1
     switch = max(0, min(steps, math.floor(steps * (1.0 - refiner_ratio))))
     return sigmas[: switch + 1], sigmas[switch:]
+
+
+def refiner_split_at_boundary(sigmas: torch.Tensor, levels: torch.Tensor, boundary: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Split a schedule where its noise level falls below ``boundary``: the base model runs every step
+    that starts at a level of at least ``boundary``, the refiner the rest (Wan 2.2's high- and
+    low-noise experts). ``levels`` holds each sigma's place in the model's schedule, 0..1 (1 pure
+    noise), descending like ``sigmas``. Returns ``(base, refiner)``, sharing the sigma at the switch."""
+    steps = len(sigmas) - 1
+    switch = int((levels[:steps] >= boundary).sum())
+    return sigmas[: switch + 1], sigmas[switch:]

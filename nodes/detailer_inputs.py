@@ -120,6 +120,9 @@ OURS: tuple[Input, ...] = (
           "(2x to 4x faster); fp32 keeps ComfyUI's precision, as Impact.", "fp32", ours="auto"),
     Input("vae_decode_precision", PRECISIONS, "VAE decoding on the CPU: auto uses bfloat16 where the CPU computes it "
           "natively (about 2x faster); fp32 keeps ComfyUI's, as Impact.", "fp32", ours="auto"),
+    Input("refiner_boundary", "FLOAT", "With a refiner pipe: hand over once the noise level falls below this fraction "
+          "of the schedule (Wan 2.2: 0.875 text, 0.9 image to video); 0 uses refiner_ratio.", 0.0,
+          options={"min": 0.0, "max": 1.0, "step": 0.005}),
 )
 
 ALL_INPUTS: tuple[Input, ...] = IMPACT_REQUIRED + IMPACT_OPTIONAL + OURS

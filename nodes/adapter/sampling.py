@@ -18,7 +18,15 @@ from ...core.geometry import LatentLayout, SamplingSize
 from ...core.masks import resize_masks
 from ...core.noise import FrameNoise
 from ...core.options import SamplingOptions
-from ...core.schedule import ays_sigmas, denoise_tail, gits_sigmas, parse_scheduler, refiner_split, with_sampler_rule
+from ...core.schedule import (
+    ays_sigmas,
+    denoise_tail,
+    gits_sigmas,
+    parse_scheduler,
+    refiner_split,
+    refiner_split_at_boundary,
+    with_sampler_rule,
+)
 from .controlnet import apply_seg_control, cut_control, slice_control
 from .batching import CondBatching, frames_per_call, is_out_of_memory, sampling_budget, with_fixed_batching
 from .environment import (
@@ -290,6 +298,13 @@ class ComfySamplingBackend:
             full = with_sampler_rule(self._scheduler_function(model), options.sampler_name)
         return denoise_tail(full, options.steps, options.denoise).cpu()
 
+    def noise_levels(self, sigmas: torch.Tensor) -> torch.Tensor:
+        """Each sigma's place in the base model's noise schedule, 0..1 (1: pure noise): its timestep
+        over the 1000 training steps, as Wan 2.2's reference code places the experts' boundary (for
+        a flow model the sigma itself)."""
+        model_sampling = self.model.get_model_object("model_sampling")
+        return torch.stack([torch.as_tensor(model_sampling.timestep(sigma)).float().reshape(()) for sigma in sigmas]) / 1000.0
+
     def _scheduler_function(self, model: Any) -> Callable[[int], torch.Tensor]:
         scheduler = self.options.scheduler
         choice = parse_scheduler(scheduler, comfy_scheduler_names())
@@ -411,6 +426,9 @@ class ComfySamplingBackend:
         use_refiner = self.refiner_model is not None and conditionings.refiner_positive is not None
         if not use_refiner:
             base_sigmas, refiner_sigmas = sigmas, sigmas[-1:]
+        elif self.options.refiner_boundary > 0:
+            base_sigmas, refiner_sigmas = refiner_split_at_boundary(sigmas, self.noise_levels(sigmas),
+                                                                    self.options.refiner_boundary)
         else:
             base_sigmas, refiner_sigmas = refiner_split(sigmas, self.options.refiner_ratio)
 

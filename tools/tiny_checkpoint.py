@@ -406,8 +406,9 @@ def default_cache_dir() -> Path:
     return Path(base) / CACHE_SUBDIR
 
 
-def make_tensor(param: Param) -> torch.Tensor:
-    """The tensor ``param`` describes, in ``STORE_DTYPE``; the same on every run."""
+def make_tensor(param: Param, seed: int = SEED) -> torch.Tensor:
+    """The tensor ``param`` describes, in ``STORE_DTYPE``; the same on every run. ``seed`` gives
+    "normal" tensors other values under the same names (another model of the same layout)."""
     if param.kind == "const":
         return torch.full(param.shape, param.value, dtype=STORE_DTYPE)
     if param.kind == "sinusoid":  # even features sin(pos * f_i), odd ones cos(pos * f_i), f_i = base^(-2i/d)
@@ -419,7 +420,7 @@ def make_tensor(param: Param) -> torch.Tensor:
         return table.expand(param.shape).to(STORE_DTYPE).contiguous()
     # Seeded from the tensor's name, so its values do not depend on the rest of the layout.
     name_bits = int.from_bytes(hashlib.sha256(param.name.encode()).digest()[:6], "little")
-    generator = torch.Generator().manual_seed(SEED + name_bits)
+    generator = torch.Generator().manual_seed(seed + name_bits)
     values = torch.randn(param.shape, generator=generator, dtype=torch.float32)
     fan_in = math.prod(param.shape[1:])
     return values.mul_(param.value / math.sqrt(fan_in)).to(STORE_DTYPE)

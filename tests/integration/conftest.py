@@ -5,8 +5,9 @@ every test here is skipped with one reason. ComfyUI is imported only inside the 
 fixture, so collection never needs it. One ComfyUI is booted per pytest session, with this
 repository, the fixture pack and (when installed in ``$COMFYUI_PATH/custom_nodes``) Impact
 Pack and AnimateDiff-Evolved; the tiny checkpoint, the tiny ControlNet and the tiny video models
-(Wan 2.1 T2V and VACE diffusion models, Wan 2.1 and LTX-Video VAEs) are in its model folders
-(with ``ADT_SLOW=1`` also a full-size SD1.5 checkpoint and an AnimateDiff motion module).
+(Wan 2.1 and 2.2 diffusion models, Wan 2.1 and LTX-Video VAEs) are in its model folders (with
+``ADT_SLOW=1`` also a full-size SD1.5 checkpoint, an AnimateDiff motion module and a full-width
+Wan 2.2 VAE).
 """
 
 from __future__ import annotations
@@ -39,12 +40,21 @@ COMFY_ENV = "COMFYUI_PATH"
 SKIP_REASON = "COMFYUI_PATH not set: real-ComfyUI tier skipped"
 HERE = Path(__file__).resolve().parent
 
-# The tiny video models (tools/tiny_video_models.py) by kind, as named in ComfyUI's model folders.
+# The video models (tools/tiny_video_models.py) by kind, as named in ComfyUI's model folders
+# (tiny_video_models.MODEL_FOLDERS says which). wan22_vae is served only with ADT_SLOW=1.
 VIDEO_MODEL_NAMES = {
     "wan": "adtest-tiny-wan21-t2v.safetensors",
+    "wan_low_noise": "adtest-tiny-wan21-t2v-low-noise.safetensors",
     "vace": "adtest-tiny-wan21-vace.safetensors",
+    "wan_i2v": "adtest-tiny-wan21-i2v.safetensors",
+    "wan_flf": "adtest-tiny-wan21-flf2v.safetensors",
+    "wan_fun_control": "adtest-tiny-wan21-fun-control.safetensors",
+    "wan_camera": "adtest-tiny-wan21-camera.safetensors",
+    "wan22_ti2v": "adtest-tiny-wan22-ti2v.safetensors",
+    "wan22_fun_control": "adtest-tiny-wan22-fun-control.safetensors",
     "wan_vae": "adtest-tiny-wan21-vae.safetensors",
     "ltxv_vae": "adtest-tiny-ltxv-vae.safetensors",
+    "wan22_vae": "adtest-wan22-vae.safetensors",
 }
 
 # Timings and measurements collected during the session, printed in the terminal summary.
@@ -130,11 +140,21 @@ def controlnet_dir(tmp_path_factory, tiny_controlnet) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_video_models() -> dict[str, str]:
-    """Paths of the tiny video models by kind ("wan", "vace", "wan_vae", "ltxv_vae")."""
-    from tiny_video_models import MODEL_KINDS, ensure_tiny_model
+    """Paths of the tiny video models by kind (``tiny_video_models.FAST_KINDS``; the slow tier's
+    full-width Wan 2.2 VAE is in ``slow_model_dirs``)."""
+    from tiny_video_models import FAST_KINDS, ensure_tiny_model
 
     return {kind: _timed_build(f"tiny {kind} model ready", lambda kind=kind: ensure_tiny_model(kind))
-            for kind in MODEL_KINDS}
+            for kind in FAST_KINDS}
+
+
+def _video_model_folder(tmp_path_factory, folder: str, paths: dict[str, str]) -> Path:
+    """A scratch ``folder`` (``diffusion_models`` or ``vae``) holding those of ``paths`` (kind ->
+    file) that ComfyUI loads from it, under their VIDEO_MODEL_NAMES."""
+    from tiny_video_models import MODEL_FOLDERS
+
+    return _model_folder(tmp_path_factory, folder, {VIDEO_MODEL_NAMES[kind]: path for kind, path in paths.items()
+                                                    if MODEL_FOLDERS[kind] == folder})
 
 
 @pytest.fixture(scope="session")
@@ -145,31 +165,34 @@ def video_model_names() -> dict[str, str]:
 
 @pytest.fixture(scope="session")
 def diffusion_models_dir(tmp_path_factory, tiny_video_models) -> Path:
-    """A ``diffusion_models`` folder holding the tiny Wan 2.1 T2V and VACE models."""
-    return _model_folder(tmp_path_factory, "diffusion_models",
-                         {VIDEO_MODEL_NAMES[kind]: tiny_video_models[kind] for kind in ("wan", "vace")})
+    """A ``diffusion_models`` folder holding the tiny Wan diffusion models (every Wan kind)."""
+    return _video_model_folder(tmp_path_factory, "diffusion_models", tiny_video_models)
 
 
 @pytest.fixture(scope="session")
 def vae_dir(tmp_path_factory, tiny_video_models) -> Path:
     """A ``vae`` folder holding the tiny Wan 2.1 and LTX-Video VAEs."""
-    return _model_folder(tmp_path_factory, "vae",
-                         {VIDEO_MODEL_NAMES[kind]: tiny_video_models[kind] for kind in ("wan_vae", "ltxv_vae")})
+    return _video_model_folder(tmp_path_factory, "vae", tiny_video_models)
 
 
 @pytest.fixture(scope="session")
 def slow_model_dirs(tmp_path_factory) -> dict[str, list[Path]]:
-    """With ADT_SLOW=1, model folders holding SD1.5's full-UNet checkpoint (FULL_CHECKPOINT_NAME) and
-    the random AnimateDiff v2 motion module (MOTION_MODULE_NAME); empty otherwise, nothing built."""
+    """With ADT_SLOW=1, model folders holding SD1.5's full-UNet checkpoint (FULL_CHECKPOINT_NAME),
+    the random AnimateDiff v2 motion module (MOTION_MODULE_NAME) and the full-width Wan 2.2 VAE
+    (VIDEO_MODEL_NAMES["wan22_vae"]); empty otherwise, nothing built."""
     if not slow_tests_enabled():
         return {}
     from motion_models import ensure_motion_module, ensure_sd15_checkpoint
+    from tiny_video_models import SLOW_KINDS, ensure_tiny_model
 
     checkpoint = _timed_build("full SD1.5 checkpoint ready", ensure_sd15_checkpoint)
     motion_module = _timed_build("AnimateDiff v2 motion module ready", ensure_motion_module)
+    video_models = {kind: _timed_build(f"{kind} model ready", lambda kind=kind: ensure_tiny_model(kind))
+                    for kind in SLOW_KINDS}
     return {"checkpoints": [_model_folder(tmp_path_factory, "checkpoints", {FULL_CHECKPOINT_NAME: checkpoint})],
             "animatediff_models": [_model_folder(tmp_path_factory, "animatediff_models",
-                                                 {MOTION_MODULE_NAME: motion_module})]}
+                                                 {MOTION_MODULE_NAME: motion_module})],
+            "vae": [_video_model_folder(tmp_path_factory, "vae", video_models)]}
 
 
 @pytest.fixture(scope="session")

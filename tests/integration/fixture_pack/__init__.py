@@ -7,6 +7,8 @@ for users. Nodes:
 * ``TestBoxMask``: a rectangle MASK, e.g. for ConditioningSetMask.
 * ``TestTextConditioning``: a seeded random CONDITIONING ``[[tensor [1, tokens, dim], {}]]``,
   standing in for a text encoder that cannot be shrunk (Wan's umT5-XXL: dim 4096).
+* ``TestClipVisionOutput``: a seeded random CLIP_VISION_OUTPUT (``penultimate_hidden_states``
+  ``[1, tokens, 1280]``, what Wan's I2V models read), standing in for CLIP-H vision.
 * ``TestRecordingModel``: a clone of a MODEL whose sampling calls, UNet calls and
   conditioning batches are recorded (``TestRecordingModel.RECORDER``), optionally
   requesting a cancel after a number of UNet calls, or running out of memory (as a GPU
@@ -129,6 +131,31 @@ class TestTextConditioning:
     def make(self, seed, tokens, dim, scale):
         generator = torch.Generator().manual_seed(int(seed) % (2**63))
         return ([[torch.randn((1, tokens, dim), generator=generator) * scale, {}]],)
+
+
+class TestClipVisionOutput:
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "seed": ("INT", {"default": 0, "min": 0, "max": 0xFFFFFFFFFFFFFFFF}),
+                "tokens": ("INT", {"default": 257, "min": 1, "max": 4096}),
+                "dim": ("INT", {"default": 1280, "min": 1, "max": 16384}),
+                "scale": ("FLOAT", {"default": 1.0, "min": 0.0, "max": 100.0, "step": 0.01}),
+            }
+        }
+
+    RETURN_TYPES = ("CLIP_VISION_OUTPUT",)
+    FUNCTION = "make"
+    CATEGORY = "_adtest"
+
+    def make(self, seed, tokens, dim, scale):
+        from comfy.clip_vision import Output
+
+        generator = torch.Generator().manual_seed(int(seed) % (2**63))
+        output = Output()
+        output["penultimate_hidden_states"] = torch.randn((1, tokens, dim), generator=generator) * scale
+        return (output,)
 
 
 def _record_outer_sample(tag):
@@ -543,6 +570,7 @@ NODE_CLASS_MAPPINGS = {
     "TestClipSource": TestClipSource,
     "TestBoxMask": TestBoxMask,
     "TestTextConditioning": TestTextConditioning,
+    "TestClipVisionOutput": TestClipVisionOutput,
     "TestRecordingModel": TestRecordingModel,
     "TestRecordingVAE": TestRecordingVAE,
     "TestOutOfMemoryVAE": TestOutOfMemoryVAE,

@@ -75,6 +75,10 @@ class SamplingBackend(Protocol):
     """
 
     layout: LatentLayout
+    # The model reads one timestep per latent frame from the noise mask's mean over the frame (Wan 2.2
+    # TI2V 5B): a mask covering part of a frame would lower the whole frame's noise level, so such a
+    # model gets frame-uniform noise masks (the paste still blends through the SEG's own mask).
+    frame_uniform_noise_mask: bool
 
     def begin(self, frame_count: int, sizes: list[SamplingSize]) -> None:
         """Called once before the first SEG, with the clip's frame count and the sampling size of
@@ -171,6 +175,12 @@ def encode_crops(crops: torch.Tensor, width: int, height: int, backend: Sampling
         return encode_in_batches(crops, width, height, backend)
     padded = pad_frames(resize_frames(crops, height, width), layout.encoded_frame_count(crops.shape[0]))
     return backend.encode(padded)
+
+
+def frame_uniform(noise_mask: torch.Tensor) -> torch.Tensor:
+    """Noise masks ``[F, H, W]`` made uniform over each frame: 1 where the frame's mask holds anything, else 0."""
+    present = (noise_mask.flatten(1).amax(dim=1) > 0).to(noise_mask.dtype)
+    return present.view(-1, 1, 1).expand_as(noise_mask).contiguous()
 
 
 def decode_latent(latent: torch.Tensor, backend: SamplingBackend) -> torch.Tensor:
@@ -308,6 +318,8 @@ def detail_seg(
     )
     latent = encode_crops(crops, width, height, backend)
     noise_mask = noise_mask_for(masks, width, height, latent, backend.layout)
+    if getattr(backend, "frame_uniform_noise_mask", False):
+        noise_mask = frame_uniform(noise_mask)
     # Per-frame tensors are dropped as soon as they are used: on a long clip each is a sizeable
     # share of the peak, which must not grow with the frame count more than the output does.
     del crops, masks

@@ -149,7 +149,10 @@ class FrameConditioning:
         rule that holds a tensor laid over the frame; the error names the entry and the fix."""
         frame_sizes = {(self.clip.height, self.clip.width), self.clip.latent_size}
         for name, options in _options(conditionings):
-            for key, value in options.items():
+            # a refusal first: it says what the pipe is, where another rule's check would only say a size
+            keys = sorted(options, key=lambda key: not isinstance(rule_for(key), Refused))
+            for key in keys:
+                value = options[key]
                 if value is None:
                     continue
                 rule = rule_for(key)

@@ -322,9 +322,9 @@ class MaskOverClip(OverClip):
 
 
 class PixelsOverClip(OverClip):
-    """Pixels laid over the frame (camera rays per pixel, an image model's conditioning image), cut at
-    each frame's crop window and scaled to the sampling size in pixels; ``channels`` values per pixel,
-    for each slot of each latent frame in a video tensor."""
+    """Pixels laid over the frame (camera rays per pixel, an image model's conditioning image, which may
+    be scaled), cut at each frame's crop window and scaled to the sampling size in pixels; ``channels``
+    values per pixel, for each slot of each latent frame in a video tensor."""
 
     laid = "pixels over the clip: cut per frame, scaled to the sampling size"
 
@@ -336,8 +336,10 @@ class PixelsOverClip(OverClip):
         if not isinstance(value, torch.Tensor) or value.ndim not in (4, 5) or value.shape[1] % self.channels:
             raise ValueError(f"basic_pipe: the conditioning entry '{key}' should hold {self.channels}-channel pixels over "
                              f"the frame, got {getattr(value, 'shape', type(value).__name__)}")
-        if tuple(value.shape[-2:]) != (clip.height, clip.width):
-            raise self._size_error(key, value, clip, 1)
+        height, width = value.shape[-2:]
+        frame_sized = (height, width) == (clip.height, clip.width)
+        if not frame_sized and (value.ndim == 5 or abs(width * clip.height - height * clip.width) > max(height, width)):
+            raise self._size_error(key, value, clip, 1)  # an image model's may be scaled, keeping the frame's aspect
         self._check_frames(key, value, clip, exact=True)
 
     def cut(self, key: str, value: torch.Tensor, options: dict, seg: SegCut, state: PassState) -> torch.Tensor:

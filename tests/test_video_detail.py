@@ -116,3 +116,22 @@ def test_a_vae_whose_frame_formulas_decode_no_count_whole_is_an_error_naming_the
     odd = LatentLayout(latent_frames=lambda frames: 1, pixel_frames=lambda latents: 1000)
     with pytest.raises(ValueError, match="basic_pipe: the VAE decodes no frame count between 17 and 81 whole.*use the VAE"):
         odd.encoded_frame_count(17)
+
+
+def test_a_model_reading_its_timestep_from_the_mask_per_frame_gets_frame_uniform_masks():
+    """Wan 2.2 TI2V 5B averages the noise mask over each latent frame into that frame's timestep: the
+    detailer hands such a model masks of 1 over the whole crop in frames holding the SEG, 0 elsewhere."""
+    frames = 9
+    seg = moving_seg(frames)
+    mask = seg.cropped_mask.clone()
+    mask[5:] = 0.0  # the subject leaves after frame 4: latent frames 2 (5-8) hold nothing
+    settings = DetailSettings(guide_size=100, guide_for_bbox=True, max_size=200, seed=1)
+    for uniform in (False, True):
+        backend = FakeVideoBackend(frame_uniform_noise_mask=uniform)
+        detail_segs(clip(frames), ((HEIGHT, WIDTH), [seg._replace(cropped_mask=mask)]), settings, CONDS, backend)
+        (call,) = backend.sample_calls
+        per_frame = call["mask"].flatten(1)
+        if uniform:
+            assert per_frame[:2].min() == 1.0 and per_frame[2].max() == 0.0
+        else:
+            assert 0.0 < float(per_frame[0].mean()) < 1.0, "a plain model keeps the SEG's own mask"

@@ -121,6 +121,25 @@ def model_patch_size(model: Any) -> int:
     return int(patch) if isinstance(patch, int) and patch >= 1 else 1
 
 
+def timestep_follows_frame_mask(model: Any) -> bool:
+    """Whether the model turns the noise mask into one timestep per latent frame, its mean over the
+    frame (ComfyUI's ``process_timestep`` of Wan 2.2 TI2V 5B and Cosmos Predict 2), read by asking the
+    model: a frame a quarter masked must come out at a quarter of the timestep, not per token."""
+    process = getattr(getattr(model, "model", None), "process_timestep", None)
+    latent_format = _latent_format(model)
+    if process is None or getattr(latent_format, "latent_dimensions", 2) != 3:
+        return False
+    channels = getattr(latent_format, "latent_channels", 16)
+    mask = torch.ones(1, 1, 2, 2, 2)
+    mask[0, 0, 0] = torch.tensor([[1.0, 0.0], [0.0, 0.0]])
+    try:
+        timesteps = process(torch.ones(1), x=torch.zeros(1, channels, 2, 2, 2), denoise_mask=mask)
+    except Exception:  # noqa: BLE001 - a model whose timestep takes other shapes does not average
+        return False
+    values = torch.as_tensor(timesteps).flatten().tolist()
+    return any(abs(value - 0.25) < 1e-6 for value in values)
+
+
 def check_model_and_vae(model: Any, vae: Any, layout: LatentLayout, what: str = "basic_pipe") -> None:
     """Fail, naming the pipe, when the VAE's latents are not what the model samples (an image
     VAE with a video model, a 4-channel VAE with a 16-channel model, ...)."""
@@ -175,6 +194,10 @@ class ComfySamplingBackend:
         if refiner_model is not None:
             check_model_and_vae(refiner_model, vae, self.layout, "refiner_basic_pipe_opt")
         self.context_length = resolve_context_length(model, options.context_length)
+        self.frame_uniform_noise_mask = timestep_follows_frame_mask(model)
+        if self.frame_uniform_noise_mask:
+            log.info("the model reads one timestep per frame from the noise mask (Wan 2.2 TI2V 5B): each SEG's crop is "
+                     "redrawn whole in the frames where its mask is, and the paste keeps only the mask")
         # Frames of a model without temporal layers do not see each other: without context windows
         # asked for, they are sampled in chunks sized to memory, with noise that does not depend on them.
         self.chunked = self.context_length <= 0 and not has_temporal_layers(model)

@@ -172,6 +172,7 @@ def _record_outer_sample(tag):
             "noise": noise.detach().to("cpu").clone() if noise.numel() <= 2_000_000 else None,
             "sigmas": [float(s) for s in sigmas],
             "denoise_mask_shape": None if denoise_mask is None else tuple(denoise_mask.shape),
+            "denoise_mask": None if denoise_mask is None else _small_copy(denoise_mask),
             "seed": seed,
             "denoise_mask_function": model_options.get("denoise_mask_function"),
             "time": time.perf_counter(),
@@ -230,6 +231,17 @@ def _record_cond_batch(tag):
     return wrapper
 
 
+# Model inputs built from conditioning laid over the frame (what the detailer cuts per SEG).
+FRAME_LAID_MODEL_INPUTS = ("c_concat", "camera_conditions", "reference_latent", "time_dim_concat", "vace_context")
+
+
+def _small_copy(tensor):
+    """A CPU float32 copy of a small tensor; a big one is recorded by its shape alone."""
+    if tensor.numel() > 4_000_000:
+        return tuple(tensor.shape)
+    return tensor.detach().to("cpu", torch.float32).clone()
+
+
 def _record_unet(tag, interrupt_after_calls, previous, batch_limit=-1):
     state = {"calls": 0}
 
@@ -246,6 +258,8 @@ def _record_unet(tag, interrupt_after_calls, previous, batch_limit=-1):
             "x_shape": tuple(x.shape),
             "latent_hw": tuple(x.shape[-2:]),
             "vace_context_shape": tuple(c["vace_context"].shape) if c.get("vace_context") is not None else None,
+            "frame_conds": {key: _small_copy(c[key]) for key in FRAME_LAID_MODEL_INPUTS if isinstance(c.get(key), torch.Tensor)},
+            "text_sum": float(c["c_crossattn"].sum()) if isinstance(c.get("c_crossattn"), torch.Tensor) else None,
             "cond_or_uncond": list(args.get("cond_or_uncond") or []),
             "ad_full_length": None if ad_params is None else ad_params.get("full_length"),
             "ad_sub_idxs": None if (ad_params or {}).get("sub_idxs") is None else list(ad_params["sub_idxs"]),
@@ -550,6 +564,7 @@ class TestSink:
                 "segs": ("SEGS",),
                 "mask": ("MASK",),
                 "images_b": ("IMAGE",),
+                "conditioning": ("CONDITIONING",),
             },
         }
 
@@ -558,7 +573,7 @@ class TestSink:
     FUNCTION = "sink"
     CATEGORY = "_adtest"
 
-    def sink(self, images=None, segs=None, mask=None, images_b=None):
+    def sink(self, images=None, segs=None, mask=None, images_b=None, conditioning=None):
         named = (("images", images), ("mask", mask), ("images_b", images_b))
         shapes = {name: list(value.shape) for name, value in named if value is not None}
         if segs is not None:

@@ -21,12 +21,25 @@ Tables (each a flag; the defaults print the first):
 * ``--tracking``: union against tracked crops on a subject crossing the frame.
 * ``--wan``: the tiny Wan 2.1 T2V model and VAE on 17, 33 and 81 frames, ours against Impact's.
 * ``--motion-module``: ours with a real AnimateDiff motion module (SD1.5's full UNet) on 8 and 40 frames.
+* ``--gpu-suite`` (alone): on a CUDA GPU, full-size random-weight models (``tools/full_models.py``,
+  drawn on the GPU once and cached): Impact's node, ours with its own defaults and ours with
+  Impact's settings on SD1.5 at 16 and 48 frames, ours on Wan 2.1 T2V 1.3B at 33 frames, and
+  Impact's and ours with an AnimateDiff v2 motion module at 16 frames; one SEG sampled at 512 px,
+  20 steps. One table: the columns above plus peak VRAM (``torch.cuda.max_memory_allocated`` in
+  the run's process) and ratios against Impact's row of the same frame count. Rows run in that
+  order while they fit before ``--deadline`` (8 minutes from the start, model generation
+  included; a row whose estimate does not fit says "skipped: time", a run still going at the
+  deadline is stopped). ``--gpu-suite --smoke`` runs the same code on the CPU with the tiny
+  models (``SMOKE_SUITE``: smaller clip and frame counts, 2 steps, 3 minutes), so the path is
+  tested without a GPU; its numbers mean nothing. ``tools/bench_suite.py`` does its arithmetic.
 
     COMFYUI_PATH=/path/to/ComfyUI /path/to/comfy-venv/bin/python benchmarks/bench_detailer.py [--frames 8 16 32] [--long] [--wan]
     COMFYUI_PATH=/path/to/ComfyUI /path/to/comfy-venv/bin/python benchmarks/bench_detailer.py --frames --large 0 --wan   # Wan only
+    COMFYUI_PATH=/path/to/ComfyUI /path/to/comfy-venv/bin/python benchmarks/bench_detailer.py --gpu-suite [--smoke]
 
 Impact Pack (in $COMFYUI_PATH/custom_nodes) is needed for its rows of the first and the Wan
 tables; ``--no-impact`` leaves them out. AnimateDiff-Evolved is needed for ``--motion-module``.
+In the GPU suite, a row whose pack is missing says so in its note.
 The model files are generated (once, cached) before any measured run. Nothing here is a test:
 the numbers depend on the machine, so they are printed, never asserted.
 """
@@ -51,8 +64,10 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.append(str(REPO / "tools"))  # tools/ only: the repository root never goes on sys.path
 
+import bench_suite  # noqa: E402
 import comfy_headless  # noqa: E402
 import tiny_checkpoint  # noqa: E402
+from bench_suite import SuiteRow, sampling_calls  # noqa: E402
 from memory_probe import PeakMemory  # noqa: E402
 
 OUR_DETAILER = "AnimateDiffDetailer_SEGSDetailerForAnimateDiff"
@@ -72,19 +87,26 @@ class Timers:
     sampled_shapes: list[list[int]] = field(default_factory=list)  # the latent of every sampling call
 
 
+def _no_sync() -> None:
+    pass
+
+
 @contextmanager
-def instrumented(model, vae, timers: Timers):
+def instrumented(model, vae, timers: Timers, sync=_no_sync):
     """Time the model's UNet calls and the VAE's encode/decode calls, whoever makes them, and
-    record the latent frames of every sampling call."""
+    record the latent frames of every sampling call. ``sync`` waits for the device before and
+    after each timed call (``torch.cuda.synchronize``: a GPU's calls return before its work ends)."""
     from comfy.patcher_extension import WrappersMP
 
     patched = model.clone()
 
     def unet_wrapper(apply_model, args):
+        sync()
         started = time.perf_counter()
         try:
             return apply_model(args["input"], args["timestep"], **args["c"])
         finally:
+            sync()
             timers.unet += time.perf_counter() - started
             timers.unet_batches.append(int(args["input"].shape[0]))
 
@@ -97,10 +119,12 @@ def instrumented(model, vae, timers: Timers):
 
     def timed(method, name: str):
         def call(*args, **kwargs):
+            sync()
             started = time.perf_counter()
             try:
                 return method(*args, **kwargs)
             finally:
+                sync()
                 setattr(timers, name, getattr(timers, name) + time.perf_counter() - started)
 
         return call
@@ -119,7 +143,9 @@ def instrumented(model, vae, timers: Timers):
 class Point:
     """One run: ``model`` "sd15" (the tiny checkpoint), "wan" (tiny Wan 2.1 T2V + VAE) or "motion"
     (SD1.5's full UNet + a random AnimateDiff v2 module); ``node`` "ours" or "impact"; ``extra``
-    our node's optional inputs; ``one_batch`` samples the whole clip in one UNet batch (chunking off)."""
+    our node's optional inputs; ``one_batch`` samples the whole clip in one UNet batch (chunking off).
+    ``files`` replaces those model files by kind ("sd15", "wan", "wan_vae", "motion": the GPU
+    suite's full-size ones); ``device`` "cuda" runs ComfyUI on the GPU."""
 
     model: str
     node: str
@@ -132,6 +158,8 @@ class Point:
     one_batch: bool = False
     clip: str = "drift"  # "drift": a subject drifting inside one SEG; "crossing": one crossing the frame
     label: str = ""
+    device: str = "cpu"
+    files: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -147,7 +175,7 @@ class Loaded:
     scheduler: str
 
 
-def _harness(comfy_path: str, packs: list[str], folders: dict[str, list[Path]]):
+def _harness(comfy_path: str, packs: list[str], folders: dict[str, list[Path]], cpu: bool = True):
     available = {comfy_headless.PACK_LINK_NAME: REPO}
     for name, marker in ((comfy_headless.IMPACT_LINK_NAME, comfy_headless.IMPACT_MARKER),
                          (comfy_headless.ADE_LINK_NAME, comfy_headless.ADE_MARKER)):
@@ -158,7 +186,7 @@ def _harness(comfy_path: str, packs: list[str], folders: dict[str, list[Path]]):
     if missing:
         raise RuntimeError(f"{', '.join(missing)} not installed in $COMFYUI_PATH/custom_nodes")
     chosen = {name: path for name, path in available.items() if name == comfy_headless.PACK_LINK_NAME or name in packs}
-    return comfy_headless.ComfyHarness(comfy_path, tempfile.mkdtemp(prefix="adbench-"), chosen, folders).boot()
+    return comfy_headless.ComfyHarness(comfy_path, tempfile.mkdtemp(prefix="adbench-"), chosen, folders, cpu=cpu).boot()
 
 
 def _text_conditionings(clip_model) -> tuple[Any, Any]:
@@ -172,9 +200,10 @@ def _text_conditionings(clip_model) -> tuple[Any, Any]:
 def load(comfy_path: str, point: Point) -> Loaded:
     """Boot ComfyUI with the packs the point needs and load its models."""
     import_packs = [comfy_headless.IMPACT_LINK_NAME] if point.node == "impact" else []
+    cpu = point.device == "cpu"
     if point.model == "sd15":
-        checkpoint = tiny_checkpoint.ensure_tiny_checkpoint()
-        harness = _harness(comfy_path, import_packs, {"checkpoints": [Path(checkpoint).parent]})
+        checkpoint = point.files.get("sd15") or tiny_checkpoint.ensure_tiny_checkpoint()
+        harness = _harness(comfy_path, import_packs, {"checkpoints": [Path(checkpoint).parent]}, cpu)
         import comfy.sd
 
         model, clip_model, vae = comfy.sd.load_checkpoint_guess_config(checkpoint, output_vae=True, output_clip=True)[:3]
@@ -182,8 +211,9 @@ def load(comfy_path: str, point: Point) -> Loaded:
     if point.model == "wan":
         import tiny_video_models
 
-        unet, vae_file = tiny_video_models.ensure_tiny_model("wan"), tiny_video_models.ensure_tiny_model("wan_vae")
-        harness = _harness(comfy_path, import_packs, {})
+        unet = point.files.get("wan") or tiny_video_models.ensure_tiny_model("wan")
+        vae_file = point.files.get("wan_vae") or tiny_video_models.ensure_tiny_model("wan_vae")
+        harness = _harness(comfy_path, import_packs, {}, cpu)
         import comfy.sd
         import comfy.utils
         import torch
@@ -198,9 +228,10 @@ def load(comfy_path: str, point: Point) -> Loaded:
     if point.model == "motion":
         import motion_models
 
-        checkpoint, module = motion_models.ensure_sd15_checkpoint(), motion_models.ensure_motion_module()
+        checkpoint = point.files.get("sd15") or motion_models.ensure_sd15_checkpoint()
+        module = point.files.get("motion") or motion_models.ensure_motion_module()
         harness = _harness(comfy_path, import_packs + [comfy_headless.ADE_LINK_NAME],
-                           {"checkpoints": [Path(checkpoint).parent], "animatediff_models": [Path(module).parent]})
+                           {"checkpoints": [Path(checkpoint).parent], "animatediff_models": [Path(module).parent]}, cpu)
         import comfy.sd
 
         model, clip_model, vae = comfy.sd.load_checkpoint_guess_config(checkpoint, output_vae=True, output_clip=True)[:3]
@@ -263,32 +294,44 @@ def run_point(comfy_path: str, point: Point) -> dict:
         clip, segs = make_clip(loaded.harness.pack_module("core.segs").SEG, point.frames, point.size)
     x1, y1, x2, y2 = segs[1][0].crop_region
     timers, error = Timers(), None
-    with instrumented(loaded.model, loaded.vae, timers) as patched, PeakMemory() as memory, torch.inference_mode():
+    cuda = point.device == "cuda"
+    sync = torch.cuda.synchronize if cuda else _no_sync
+    if cuda:  # the peak of this run alone: the models' weights, loaded on first use, count
+        torch.cuda.reset_peak_memory_stats()
+    with (instrumented(loaded.model, loaded.vae, timers, sync) as patched, PeakMemory() as memory,
+          torch.inference_mode()):
+        sync()
         started = time.perf_counter()
         try:
             node.doit(clip, segs, point.guide_size, True, point.max_size, 42, point.steps, loaded.cfg, loaded.sampler,
                       loaded.scheduler, 0.5, (patched, loaded.clip_model, loaded.vae, loaded.positive, loaded.negative),
                       refiner_ratio=0.2, noise_mask_feather=0, **point.extra)
         except Exception as failure:  # noqa: BLE001 - Impact's node on a video model: recorded, not raised
-            error = f"{type(failure).__name__}: {str(failure).splitlines()[0][:160]}"
+            error = f"{type(failure).__name__}: {(str(failure).splitlines() or [''])[0][:160]}"
+        sync()
         wall = time.perf_counter() - started
     return {"wall": wall, "unet": timers.unet, "encode": timers.encode, "decode": timers.decode,
+            "vram": torch.cuda.max_memory_allocated() if cuda else None,
             "growth": memory.growth, "before": memory.start, "input": clip.element_size() * clip.nelement(),
             "output": point.frames * (x2 - x1) * (y2 - y1) * 3 * 4, "sampled_shapes": timers.sampled_shapes,
             "unet_batches": timers.unet_batches, "error": error}
 
 
-def run_fresh(point: Point) -> dict:
-    """Run ``point`` once, in a fresh process."""
+def run_fresh(point: Point, timeout: float | None = None) -> dict:
+    """Run ``point`` once, in a fresh process (stopped after ``timeout`` seconds:
+    ``subprocess.TimeoutExpired``); ``seconds`` in the result is the whole process's time."""
     log.info("%s (%s, %s, %d frames at %d px) in a fresh process ...", point.label, point.model, point.node,
              point.frames, point.size)
+    started = time.perf_counter()
     completed = subprocess.run([sys.executable, __file__, "--point", json.dumps(asdict(point))], capture_output=True,
-                               text=True, check=False)
+                               text=True, check=False, timeout=timeout)
     line = next((l for l in completed.stdout.splitlines() if l.startswith(POINT_TAG)), None)
     if line is None:
         raise RuntimeError(f"the run {point} failed:\n{completed.stdout[-2000:]}\n{completed.stderr[-4000:]}")
     run = json.loads(line[len(POINT_TAG):])
-    log.info("  %.1fs, +%d MB%s", run["wall"], run["growth"] // MB, f" ({run['error']})" if run["error"] else "")
+    run["seconds"] = time.perf_counter() - started
+    log.info("  %.1fs (process %.1fs), +%d MB%s", run["wall"], run["seconds"], run["growth"] // MB,
+             f" ({run['error']})" if run["error"] else "")
     return run
 
 
@@ -310,15 +353,6 @@ def measure_all(points: list[Point], repeats: int = 1) -> list[dict]:
 def measure(point: Point, repeats: int = 1) -> dict:
     """:func:`measure_all` of one point."""
     return measure_all([point], repeats)[0]
-
-
-def _sampling_calls(result: dict) -> str:
-    """The frames of each sampling call ("3 + 3 + 2", or "2 x 16" when all alike): latent frames,
-    the time axis of a video latent ``[B, C, T, h, w]``, else its batch."""
-    frames = [shape[2] if len(shape) == 5 else shape[0] for shape in result["sampled_shapes"]]
-    if not frames:
-        return "none"
-    return f"{len(frames)} x {max(frames)}" if len(set(frames)) == 1 else " + ".join(map(str, frames))
 
 
 # --- tables ---------------------------------------------------------------------------------------
@@ -364,7 +398,7 @@ def impact_table(frame_counts: list[int], large: int, repeats: int, with_impact:
             rest = outside - result["encode"] - result["decode"]
             lines.append(f"| {label} | {frames} | {size} | {result['wall']:.1f} | {result['unet']:.1f} | "
                          f"{result['encode']:.1f} | {result['decode']:.1f} | {rest:.1f} | {result['growth'] / MB:.0f} | "
-                         f"{_sampling_calls(result)} | " + " | ".join(ratios) + " |")
+                         f"{sampling_calls(result['sampled_shapes'])} | " + " | ".join(ratios) + " |")
     return "\n".join(lines)
 
 
@@ -392,7 +426,7 @@ def long_table(guide_size: float, repeats: int) -> str:
             low, high = result["growth_range"]
             lines.append(
                 f"| {name} | {frames} | {result['wall']:.1f} | {result['unet']:.1f} | {result['encode']:.1f} | "
-                f"{result['decode']:.1f} | {result['wall'] / frames:.3f} | {_sampling_calls(result)} | "
+                f"{result['decode']:.1f} | {result['wall'] / frames:.3f} | {sampling_calls(result['sampled_shapes'])} | "
                 f"{result['input'] / MB:.0f} | {result['before'] / MB:.0f} | {result['growth'] / MB:.0f} | "
                 f"{result['growth'] / first - 1:+.1%} | {result['output'] / MB:.0f} | "
                 f"{(result['growth'] - result['output']) / MB:.0f} | {low / MB:.0f}-{high / MB:.0f} |")
@@ -455,8 +489,127 @@ def motion_table(repeats: int) -> str:
         batches = sorted(set(result["unet_batches"]))
         lines.append(f"| {frames} | {result['wall']:.1f} | {result['unet']:.1f} | {result['encode'] + result['decode']:.1f} | "
                      f"{result['growth'] / MB:.0f} | {(result['before'] + result['growth']) / MB:.0f} | "
-                     f"{_sampling_calls(result)} | {len(result['unet_batches'])} of {'/'.join(map(str, batches))} |")
+                     f"{sampling_calls(result['sampled_shapes'])} | {len(result['unet_batches'])} of {'/'.join(map(str, batches))} |")
     return "\n".join(lines)
+
+
+# --- the GPU suite ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SuiteProfile:
+    """What the GPU suite and its smoke run differ in: the device, the models and the sizes. The
+    rows, the runs and the table are one code path (``bench_suite`` does the arithmetic).
+
+    ``full_size``: the full-size models (``tools/full_models.py``, drawn on ``device``), else the
+    test tier's tiny ones; one SEG in a ``size`` x ``size`` clip; ``frames`` the SD1.5 rows,
+    ``wan_frames`` the Wan row, ``motion_frames`` the motion-module rows (0: none); ``priors``
+    the seconds a model family's first run is expected to take, before one is measured."""
+
+    name: str
+    device: str
+    full_size: bool
+    size: int
+    guide_size: float
+    max_size: float
+    steps: int
+    frames: tuple[int, ...]
+    wan_frames: int
+    motion_frames: int
+    deadline_minutes: float
+    priors: dict = field(hash=False)
+    model_names: dict = field(hash=False)
+
+
+GPU_SUITE = SuiteProfile(
+    "GPU suite", "cuda", True, 512, 512, 512, 20, (16, 48), 33, 16, 8.0,
+    {"sd15": 60.0, "wan": 120.0, "motion": 90.0},
+    {"sd15": "SD1.5", "wan": "Wan 2.1 1.3B", "motion": "SD1.5 + AnimateDiff v2"})
+SMOKE_SUITE = SuiteProfile(
+    "smoke run", "cpu", False, 128, 64, 64, 2, (2, 6), 9, 0, 3.0,
+    {"sd15": 30.0, "wan": 20.0}, {"sd15": "tiny SD1.5", "wan": "tiny Wan 2.1"})
+SUITE_LABELS = ("Impact 7.10.6", "ours, own defaults", "ours, Impact settings")  # per frame count, in this order
+SUITE_MODEL_KINDS = {"sd15": ("sd15",), "wan": ("wan", "wan_vae"), "motion": ("sd15", "motion")}
+
+
+def suite_rows(profile: SuiteProfile) -> list[SuiteRow]:
+    """The suite's rows, the most important first: Impact's node, ours with its own defaults and
+    ours with Impact's settings on SD1.5 at each frame count; ours on Wan 2.1; then Impact's and
+    ours with a motion module."""
+    rows = [SuiteRow(label, IMPACT_TABLE_ROWS[label][0], "sd15", frames, dict(IMPACT_TABLE_ROWS[label][1]))
+            for frames in profile.frames for label in SUITE_LABELS]
+    rows.append(SuiteRow("ours, own defaults", "ours", "wan", profile.wan_frames))
+    if profile.motion_frames:
+        rows += [SuiteRow(label, IMPACT_TABLE_ROWS[label][0], "motion", profile.motion_frames)
+                 for label in SUITE_LABELS[:2]]
+    return rows
+
+
+def suite_model_file(profile: SuiteProfile, kind: str) -> str:
+    """The file of ``kind`` ("sd15", "motion", "wan", "wan_vae") in the profile's model set,
+    generated (once, cached) in this process if missing."""
+    if profile.full_size:
+        import full_models
+
+        path = full_models.ensure_full_model(kind, profile.device)
+        if profile.device == "cuda":
+            import torch
+
+            torch.cuda.empty_cache()  # hand the drawing's memory back before the measured processes run
+        return path
+    import tiny_video_models
+
+    tiny = {"sd15": tiny_checkpoint.ensure_tiny_checkpoint, "wan": lambda: tiny_video_models.ensure_tiny_model("wan"),
+            "wan_vae": lambda: tiny_video_models.ensure_tiny_model("wan_vae")}
+    return tiny[kind]()
+
+
+def gpu_suite(comfy_path: str, profile: SuiteProfile, budget: bench_suite.Budget, repeats: int = 1) -> str:
+    """Run the suite's rows while they fit in ``budget`` (each run a fresh process) and return the
+    table. Model files are made before the first row that needs them, so their time counts."""
+    packs = {name: comfy_headless.find_pack(Path(comfy_path) / "custom_nodes", marker) is not None
+             for name, marker in (("Impact Pack", comfy_headless.IMPACT_MARKER),
+                                  ("AnimateDiff-Evolved", comfy_headless.ADE_MARKER))}
+    files: dict[str, str] = {}
+
+    def unavailable(row: SuiteRow) -> str:
+        if row.node == "impact" and not packs["Impact Pack"]:
+            return "no Impact Pack"
+        return "no AnimateDiff-Evolved" if row.model == "motion" and not packs["AnimateDiff-Evolved"] else ""
+
+    def run_once(row: SuiteRow, budget: bench_suite.Budget) -> dict:
+        for kind in SUITE_MODEL_KINDS[row.model]:
+            if kind not in files:
+                started = time.perf_counter()
+                files[kind] = suite_model_file(profile, kind)
+                log.info("%s ready in %.1fs (%.0fs left)", Path(files[kind]).name, time.perf_counter() - started,
+                         budget.left())
+        timeout = budget.run_timeout()
+        if timeout <= 0:
+            raise bench_suite.RunTimedOut()
+        point = Point(row.model, row.node, row.frames, profile.size, dict(row.extra), guide_size=profile.guide_size,
+                      max_size=profile.max_size, steps=profile.steps, label=row.label, device=profile.device,
+                      files={kind: files[kind] for kind in SUITE_MODEL_KINDS[row.model]})
+        try:
+            return run_fresh(point, timeout)
+        except subprocess.TimeoutExpired as stopped:
+            raise bench_suite.RunTimedOut() from stopped
+        except RuntimeError as failure:
+            log.warning("%s", failure)
+            raise bench_suite.RunFailed(str(failure).rstrip().splitlines()[-1][:160]) from failure
+
+    results = bench_suite.run_rows(suite_rows(profile), run_once, budget, profile.priors, repeats, unavailable)
+    return bench_suite.suite_table(results, profile.model_names)
+
+
+def _suite_device() -> str:
+    import torch
+
+    if not torch.cuda.is_available():
+        return f"CPU ({platform.processor() or platform.machine()}, {os.cpu_count()} cores), torch {torch.__version__}"
+    properties = torch.cuda.get_device_properties(0)
+    return (f"{properties.name}, {properties.total_memory / 2**30:.0f} GiB, torch {torch.__version__} "
+            f"(CUDA {torch.version.cuda}), {os.cpu_count()} CPU cores")
 
 
 def prepare_models(args: argparse.Namespace) -> None:
@@ -476,7 +629,30 @@ def prepare_models(args: argparse.Namespace) -> None:
         motion_models.ensure_motion_module()
 
 
+def run_gpu_suite(comfy_path: str, args: argparse.Namespace, started: float) -> int:
+    """``--gpu-suite`` (``--smoke``): the header, the suite's table, and what the deadline left out."""
+    profile = SMOKE_SUITE if args.smoke else GPU_SUITE
+    minutes = args.deadline if args.deadline is not None else profile.deadline_minutes
+    budget = bench_suite.Budget(minutes * 60, started=started)
+    print(f"{profile.name.capitalize()}: {_suite_device()}. Each row: a fresh ComfyUI process; {args.repeats} run(s) "
+          f"per row (medians); deadline {minutes:g} min from the start, model generation included.")
+    if args.smoke:
+        print("The GPU suite's code path on the CPU with the test tier's tiny models: its figures say nothing "
+              "about a GPU.")
+    print(f"One SEG in a {profile.size}x{profile.size} clip, guide_size {profile.guide_size:g}, max_size "
+          f"{profile.max_size:g}, {profile.steps} steps, euler, denoise 0.5, feather 0 (Impact 7.10.6 breaks on "
+          "ComfyUI 0.29 with any feather); SD1.5: cfg 8, normal; Wan: cfg 5, simple, seeded conditioning in place "
+          "of umT5-XXL. Peak VRAM: torch.cuda.max_memory_allocated in the run's process (n/a on the CPU); RSS "
+          "growth: its resident memory's peak above the level before the run; ratios against Impact's row of the "
+          "same model and frame count.\n")
+    table = gpu_suite(comfy_path, profile, budget, args.repeats)
+    print(table)
+    print(f"\nFinished {budget.clock() - started:.0f}s after the start (deadline {minutes * 60:.0f}s).")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
+    started = time.monotonic()
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--frames", type=int, nargs="*", default=[8, 16, 32])
     parser.add_argument("--large", type=int, default=512, help="side of the larger clip (16 frames); 0 to skip")
@@ -491,10 +667,32 @@ def main(argv: list[str] | None = None) -> int:
                         help="also our detailer with a real AnimateDiff motion module (full SD1.5 UNet, random "
                              "weights; builds 3 GB of models once) on 8 and 40 frames")
     parser.add_argument("--no-impact", action="store_true", help="leave Impact's node out of the first and Wan tables")
+    parser.add_argument("--gpu-suite", action="store_true",
+                        help="instead of the tables above: ours against Impact on a CUDA GPU with full-size "
+                             "random-weight models (SD1.5 at 16 and 48 frames, Wan 2.1 1.3B at 33, a motion module), one table, "
+                             "within --deadline")
+    parser.add_argument("--smoke", action="store_true",
+                        help="with --gpu-suite: the same code path on the CPU with the tiny models (a few minutes)")
+    parser.add_argument("--deadline", type=float, metavar="MINUTES",
+                        help="with --gpu-suite: rows that would end later are skipped (default: 8, --smoke 3)")
     parser.add_argument("--point", help=argparse.SUPPRESS)  # one measured run (a child process)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     log.setLevel(logging.INFO)
+    logging.getLogger("bench_suite").setLevel(logging.INFO)
+    logging.getLogger("full_models").setLevel(logging.INFO)
+    if (args.smoke or args.deadline is not None) and not args.gpu_suite:
+        parser.error("--smoke and --deadline go with --gpu-suite")
+    if args.gpu_suite and (args.long or args.tracking or args.wan or args.motion_module or args.rows or args.no_impact):
+        parser.error("--gpu-suite prints its own table alone: leave out --long, --tracking, --wan, --motion-module, "
+                     "--rows and --no-impact")
+    if args.gpu_suite and not args.smoke:
+        import torch
+
+        if not torch.cuda.is_available():
+            log.error("--gpu-suite needs a CUDA GPU, and torch %s sees none here. On a CPU, run `--gpu-suite "
+                      "--smoke`: the same code path with tiny models, in a few minutes.", torch.__version__)
+            return 2
 
     comfy_path = os.environ.get("COMFYUI_PATH")
     if not comfy_path:
@@ -504,6 +702,8 @@ def main(argv: list[str] | None = None) -> int:
         result = run_point(comfy_path, Point(**json.loads(args.point)))
         print(POINT_TAG + json.dumps(result), flush=True)
         os._exit(0)  # Impact leaves a non-daemon thread behind
+    if args.gpu_suite:
+        return run_gpu_suite(comfy_path, args, started)
 
     import torch
 

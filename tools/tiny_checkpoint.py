@@ -13,6 +13,8 @@ UNet, VAE and CLIP-L text encoder. Each part is as small as ComfyUI's detection 
 * VAE (``vae="kl"``, the default): SD's AutoencoderKL. ComfyUI always builds the encoder
   at SD size (ch 128, mult 1-2-4-4, 2 res blocks) but reads the decoder width from
   ``decoder.conv_in``, so the decoder uses ch 32, the narrowest 32-group GroupNorm allows.
+* VAE (``vae="kl_full"``): SD's AutoencoderKL at its own size, the decoder as wide as the
+  encoder (ch 128): the VAE of a real SD1.5 checkpoint, for measurements at full size.
 * VAE (``vae="taesd"``, opt-in): a TAESD (tiny autoencoder) under the same prefix, which
   ComfyUI also accepts as a checkpoint's VAE. Same latent shape (4 channels, 1/8 size);
   on the CPU it encodes 256x256 frames about five times faster than the KL encoder.
@@ -20,11 +22,14 @@ UNet, VAE and CLIP-L text encoder. Each part is as small as ComfyUI's detection 
   from a fixed config and leaves any weight the file lacks uninitialised.
 
 The UNet layout is a parameter (:class:`UNetLayout`): the same function builds SD1.5's
-full-size UNet (``SD15_UNET``), which ``motion_models.py`` uses for AnimateDiff tests.
+full-size UNet (``SD15_UNET``), which ``motion_models.py`` uses for AnimateDiff tests and
+``full_models.py`` for the benchmark's GPU suite.
 
 Weights are normal with std ``0.5 / sqrt(fan_in)`` from a generator seeded per tensor,
 biases are zero and norms are identity (TAESD, which has no norms, uses unit gain), so
-every run writes a byte-identical file and sampling stays finite. Nothing is downloaded
+every run writes a byte-identical file and sampling stays finite. :func:`make_tensor` can draw
+on another device (a GPU draws a full-size model in seconds); its values then differ from the
+CPU's, so the device goes into the layout hash (:func:`params_hash`) of such files. Nothing is downloaded
 or committed: the file is cached outside the repository under a name carrying a hash of
 its layout, written atomically, and rebuilt when missing or damaged.
 
@@ -51,8 +56,8 @@ import torch
 
 log = logging.getLogger(__name__)
 
-VaeKind = Literal["kl", "taesd"]
-VAE_KINDS: tuple[VaeKind, ...] = ("kl", "taesd")
+VaeKind = Literal["kl", "taesd", "kl_full"]
+VAE_KINDS: tuple[VaeKind, ...] = ("kl", "taesd", "kl_full")
 
 # Bump when generation changes in a way the layout hash does not capture.
 GENERATOR_VERSION = 1
@@ -106,6 +111,7 @@ KL_CH_MULT = (1, 2, 4, 4)
 KL_RES_BLOCKS = 2
 KL_ENCODER_CH = 128
 KL_DECODER_CH = 32
+KL_FULL_DECODER_CH = KL_ENCODER_CH  # SD's own VAE: the decoder as wide as the encoder
 
 # TAESD: fixed width, three 2x stages each way. It has no norm layers, so at STD_GAIN the
 # signal would fade through its ~20 convs (constant output); it uses unit gain instead,
@@ -274,8 +280,8 @@ def _kl_encoder(p: str) -> Iterator[Param]:
     yield from _conv(f"{p}.conv_out", ch, 2 * LATENT_CHANNELS, 3)  # mean and log-variance
 
 
-def _kl_decoder(p: str) -> Iterator[Param]:
-    widths = [KL_DECODER_CH * m for m in KL_CH_MULT]
+def _kl_decoder(p: str, base: int) -> Iterator[Param]:
+    widths = [base * m for m in KL_CH_MULT]
     ch = widths[-1]
     yield from _conv(f"{p}.conv_in", LATENT_CHANNELS, ch, 3)
     yield from _kl_mid(f"{p}.mid", ch)
@@ -289,11 +295,11 @@ def _kl_decoder(p: str) -> Iterator[Param]:
     yield from _conv(f"{p}.conv_out", ch, IMAGE_CHANNELS, 3)
 
 
-def _kl_params(p: str) -> Iterator[Param]:
+def _kl_params(p: str, decoder_ch: int = KL_DECODER_CH) -> Iterator[Param]:
     yield from _kl_encoder(f"{p}encoder")
     yield from _conv(f"{p}quant_conv", 2 * LATENT_CHANNELS, 2 * LATENT_CHANNELS, 1)
     yield from _conv(f"{p}post_quant_conv", LATENT_CHANNELS, LATENT_CHANNELS, 1)
-    yield from _kl_decoder(f"{p}decoder")
+    yield from _kl_decoder(f"{p}decoder", decoder_ch)
 
 
 # --- VAE: TAESD -------------------------------------------------------------------------
@@ -369,7 +375,10 @@ def _check_vae(vae: str) -> None:
 def checkpoint_layout(vae: VaeKind = "kl", unet: UNetLayout = TINY_UNET) -> list[Param]:
     """Every tensor of the checkpoint, in file order."""
     _check_vae(vae)
-    vae_params = _kl_params(VAE_PREFIX) if vae == "kl" else _taesd_params(VAE_PREFIX)
+    if vae == "taesd":
+        vae_params = _taesd_params(VAE_PREFIX)
+    else:
+        vae_params = _kl_params(VAE_PREFIX, KL_FULL_DECODER_CH if vae == "kl_full" else KL_DECODER_CH)
     params = [*_unet_params(UNET_PREFIX, unet), *vae_params, *_clip_params(CLIP_PREFIX)]
     if len({p.name for p in params}) != len(params):
         raise AssertionError("duplicate tensor names in the tiny checkpoint layout")
@@ -386,14 +395,17 @@ def layout_hash(vae: VaeKind = "kl") -> str:
     return params_hash(checkpoint_layout(vae), GENERATOR_VERSION)
 
 
-def params_hash(params: list[Param], generator_version: int) -> str:
-    """Short hash of a layout's tensors and fills, the seed, the dtype and ``generator_version``."""
+def params_hash(params: list[Param], generator_version: int, device: str | None = None) -> str:
+    """Short hash of a layout's tensors and fills, the seed, the dtype and ``generator_version``,
+    and of the ``device`` that draws the values unless that is the CPU (whose hashes predate it)."""
     description = {
         "generator": generator_version,
         "seed": SEED,
         "dtype": str(STORE_DTYPE),
         "params": [[p.name, list(p.shape), p.kind, p.value] for p in params],
     }
+    if _draws_elsewhere(device):
+        description["device"] = torch.device(device).type
     blob = json.dumps(description, sort_keys=True, separators=(",", ":")).encode()
     return hashlib.sha256(blob).hexdigest()[:12]
 
@@ -406,9 +418,14 @@ def default_cache_dir() -> Path:
     return Path(base) / CACHE_SUBDIR
 
 
-def make_tensor(param: Param, seed: int = SEED) -> torch.Tensor:
-    """The tensor ``param`` describes, in ``STORE_DTYPE``; the same on every run. ``seed`` gives
-    "normal" tensors other values under the same names (another model of the same layout)."""
+def _draws_elsewhere(device: str | None) -> bool:
+    return device is not None and torch.device(device).type != "cpu"
+
+
+def make_tensor(param: Param, seed: int = SEED, device: str | None = None) -> torch.Tensor:
+    """The tensor ``param`` describes, in ``STORE_DTYPE``, on the CPU; the same on every run. ``seed``
+    gives "normal" tensors other values under the same names (another model of the same layout);
+    ``device`` draws them there (``"cuda"``: a GPU's generator, other values again)."""
     if param.kind == "const":
         return torch.full(param.shape, param.value, dtype=STORE_DTYPE)
     if param.kind == "sinusoid":  # even features sin(pos * f_i), odd ones cos(pos * f_i), f_i = base^(-2i/d)
@@ -420,10 +437,14 @@ def make_tensor(param: Param, seed: int = SEED) -> torch.Tensor:
         return table.expand(param.shape).to(STORE_DTYPE).contiguous()
     # Seeded from the tensor's name, so its values do not depend on the rest of the layout.
     name_bits = int.from_bytes(hashlib.sha256(param.name.encode()).digest()[:6], "little")
-    generator = torch.Generator().manual_seed(seed + name_bits)
-    values = torch.randn(param.shape, generator=generator, dtype=torch.float32)
+    if _draws_elsewhere(device):
+        generator = torch.Generator(device=device).manual_seed(seed + name_bits)
+        values = torch.randn(param.shape, generator=generator, dtype=torch.float32, device=device)
+    else:
+        generator = torch.Generator().manual_seed(seed + name_bits)
+        values = torch.randn(param.shape, generator=generator, dtype=torch.float32)
     fan_in = math.prod(param.shape[1:])
-    return values.mul_(param.value / math.sqrt(fan_in)).to(STORE_DTYPE)
+    return values.mul_(param.value / math.sqrt(fan_in)).to(STORE_DTYPE).cpu()
 
 
 def build_state_dict(vae: VaeKind = "kl") -> dict[str, torch.Tensor]:
@@ -476,7 +497,8 @@ def ensure_tiny_checkpoint(cache_dir: str | os.PathLike[str] | None = None, *, v
     """Path of the tiny SD1.5 checkpoint, building it in ``cache_dir`` if missing or damaged.
 
     ``cache_dir`` defaults to :func:`default_cache_dir`. ``vae`` picks the VAE stored in
-    the checkpoint: ``"kl"`` (SD's AutoencoderKL) or ``"taesd"`` (faster on the CPU).
+    the checkpoint: ``"kl"`` (SD's AutoencoderKL, narrow decoder), ``"taesd"`` (faster on the
+    CPU) or ``"kl_full"`` (SD's AutoencoderKL at its own size).
     Concurrent callers are safe: each writes its own temporary file and renames it into place.
     """
     version = layout_hash(vae)

@@ -32,8 +32,13 @@ ComfyUI builds these models from what it reads in the file, never from a config 
   merged into the detected config (its "transformer" part), so these files use another
   metadata key. ``WAN21.concat_cond`` fills the channels of ``in_dim`` beyond the noise's
   from the conditioning (zeros without it).
-* The Wan kinds share dim 128 (one head), 2 layers, FFN 512 and the 4096-wide text
-  embedding; a :class:`WanVariant` (:data:`WAN_VARIANTS`) says what sets each apart:
+* The Wan kinds share dim 128 (one head), 2 layers, FFN 512 (:data:`TINY_WAN`) and the
+  4096-wide text embedding; a :class:`WanVariant` (:data:`WAN_VARIANTS`) says what sets each
+  apart. The sizes are a :class:`WanShape` of their own (what detection reads: ``dim``, so
+  ``dim // 128`` heads, the ``blocks.N`` count and ``ffn_dim``): ``full_models.py`` builds
+  Wan 2.1 T2V 1.3B (:data:`WAN21_T2V_1_3B`: dim 1536, 12 heads, 30 layers, FFN 8960) for the
+  benchmark's GPU suite, and the Wan 2.1 VAE at its released width 96 (:data:`WAN21_FULL_VAE`).
+  The variants:
 
   - ``wan``: Wan 2.1 T2V, in/out 16 -> ``WAN21_T2V`` -> ``model_base.WAN21`` (flow matching,
     shift 8, ``latent_formats.Wan21``, image_to_video False). Wan 2.2 A14B's T2V experts
@@ -148,10 +153,23 @@ SLOW_KINDS: tuple[ModelKind, ...] = ("wan22_vae",)
 FAST_KINDS: tuple[ModelKind, ...] = tuple(kind for kind in MODEL_KINDS if kind not in SLOW_KINDS)
 
 # --- Wan diffusion models ---------------------------------------------------------------
+
+
+class WanShape(NamedTuple):
+    """The sizes ComfyUI reads from a Wan file: ``dim`` (``num_heads = dim // 128``), ``layers``
+    (``blocks.N``) and ``ffn_dim``; everything else is fixed by ComfyUI or set by the variant."""
+
+    dim: int
+    layers: int
+    ffn_dim: int
+
+
 WAN_DIM = 128  # one attention head: ComfyUI derives num_heads = dim // 128
 WAN_HEAD_DIM = 128
 WAN_LAYERS = 2
 WAN_FFN_DIM = 512
+TINY_WAN = WanShape(WAN_DIM, WAN_LAYERS, WAN_FFN_DIM)
+WAN21_T2V_1_3B = WanShape(12 * WAN_HEAD_DIM, 30, 8960)  # Wan 2.1 T2V 1.3B: 12 heads of 128
 WAN_FREQ_DIM = 256  # fixed by ComfyUI
 WAN_TEXT_DIM = 4096  # umT5-XXL; not read from the weights, WanModel's default
 WAN_PATCH = (1, 2, 2)
@@ -240,6 +258,7 @@ class WanVaeSpec(NamedTuple):
 
 WAN_VAE_DIM = 16  # the tiny Wan 2.1 VAE's width; ComfyUI reads it from decoder.head.0.gamma
 WAN21_VAE = WanVaeSpec(WAN_VAE_DIM, WAN_VAE_DIM, LATENT_CHANNELS, 1, nested=False)
+WAN21_FULL_VAE = WAN21_VAE._replace(encoder_dim=96, decoder_dim=96)  # the released Wan 2.1 VAE's width
 # Fixed by ComfyUI (comfy/sd.py builds WanVAE(dim=160), whose decoder width defaults to 256).
 WAN22_VAE = WanVaeSpec(160, 256, WAN22_LATENT_CHANNELS, 2, nested=True)
 WAN_VAE_SPECS: dict[ModelKind, WanVaeSpec] = {"wan_vae": WAN21_VAE, "wan22_vae": WAN22_VAE}
@@ -305,80 +324,82 @@ def _ones(name: str, shape: tuple[int, ...]) -> Param:
 # --- Wan diffusion models ---------------------------------------------------------------
 
 
-def _wan_attention(p: str, *, image: bool = False) -> Iterator[Param]:
+def _wan_attention(p: str, dim: int, *, image: bool = False) -> Iterator[Param]:
     """Self- or text cross-attention: q, k, v, o at model width, RMS qk-norms; with ``image``
     (i2v cross-attention) also the CLIP-vision tokens' key, value and key norm."""
     for proj in ("q", "k", "v", "o"):
-        yield from linear(f"{p}.{proj}", WAN_DIM, WAN_DIM)
-    yield _ones(f"{p}.norm_q.weight", (WAN_DIM,))
-    yield _ones(f"{p}.norm_k.weight", (WAN_DIM,))
+        yield from linear(f"{p}.{proj}", dim, dim)
+    yield _ones(f"{p}.norm_q.weight", (dim,))
+    yield _ones(f"{p}.norm_k.weight", (dim,))
     if image:
-        yield from linear(f"{p}.k_img", WAN_DIM, WAN_DIM)
-        yield from linear(f"{p}.v_img", WAN_DIM, WAN_DIM)
-        yield _ones(f"{p}.norm_k_img.weight", (WAN_DIM,))
+        yield from linear(f"{p}.k_img", dim, dim)
+        yield from linear(f"{p}.v_img", dim, dim)
+        yield _ones(f"{p}.norm_k_img.weight", (dim,))
 
 
-def _wan_block(p: str, *, image: bool = False) -> Iterator[Param]:
+def _wan_block(p: str, shape: WanShape, *, image: bool = False) -> Iterator[Param]:
     """``WanAttentionBlock`` (norm1 and norm2 have no weights); ``image``: i2v cross-attention."""
-    yield from _wan_attention(f"{p}.self_attn")
-    yield from norm(f"{p}.norm3", WAN_DIM)  # cross_attn_norm
-    yield from _wan_attention(f"{p}.cross_attn", image=image)
-    yield from linear(f"{p}.ffn.0", WAN_DIM, WAN_FFN_DIM)
-    yield from linear(f"{p}.ffn.2", WAN_FFN_DIM, WAN_DIM)
-    yield Param(f"{p}.modulation", (1, 6, WAN_DIM), "normal", STD_GAIN)
+    yield from _wan_attention(f"{p}.self_attn", shape.dim)
+    yield from norm(f"{p}.norm3", shape.dim)  # cross_attn_norm
+    yield from _wan_attention(f"{p}.cross_attn", shape.dim, image=image)
+    yield from linear(f"{p}.ffn.0", shape.dim, shape.ffn_dim)
+    yield from linear(f"{p}.ffn.2", shape.ffn_dim, shape.dim)
+    yield Param(f"{p}.modulation", (1, 6, shape.dim), "normal", STD_GAIN)
 
 
-def _wan_vace_block(p: str, index: int) -> Iterator[Param]:
-    yield from _wan_block(p)
+def _wan_vace_block(p: str, index: int, shape: WanShape) -> Iterator[Param]:
+    yield from _wan_block(p, shape)
     if index == 0:
-        yield from linear(f"{p}.before_proj", WAN_DIM, WAN_DIM)
-    yield from linear(f"{p}.after_proj", WAN_DIM, WAN_DIM)
+        yield from linear(f"{p}.before_proj", shape.dim, shape.dim)
+    yield from linear(f"{p}.after_proj", shape.dim, shape.dim)
 
 
-def _wan_image_embedding(p: str, flf_tokens: int | None) -> Iterator[Param]:
+def _wan_image_embedding(p: str, dim: int, flf_tokens: int | None) -> Iterator[Param]:
     """``MLPProj``: CLIP-vision tokens to model width (LayerNorm, Linear, GELU, Linear, LayerNorm)
     and, for first-last-frame models, a position embedding over both frames' tokens."""
     yield from norm(f"{p}.proj.0", CLIP_VISION_DIM)
     yield from linear(f"{p}.proj.1", CLIP_VISION_DIM, CLIP_VISION_DIM)
-    yield from linear(f"{p}.proj.3", CLIP_VISION_DIM, WAN_DIM)
-    yield from norm(f"{p}.proj.4", WAN_DIM)
+    yield from linear(f"{p}.proj.3", CLIP_VISION_DIM, dim)
+    yield from norm(f"{p}.proj.4", dim)
     if flf_tokens is not None:
         yield Param(f"{p}.emb_pos", (1, flf_tokens, CLIP_VISION_DIM), "sinusoid", FLF_POSITION_BASE)
 
 
-def _wan_camera_adapter(p: str) -> Iterator[Param]:
+def _wan_camera_adapter(p: str, dim: int) -> Iterator[Param]:
     """``WanCamAdapter``: a conv over the unshuffled Plücker rays, one patch per token, then a
     residual block of two 3x3 convs."""
-    yield from _conv_nd(f"{p}.conv", CAMERA_CHANNELS * CAMERA_UNSHUFFLE**2, WAN_DIM, WAN_PATCH[1:])
-    yield from _conv_nd(f"{p}.residual_blocks.0.conv1", WAN_DIM, WAN_DIM, (3, 3))
-    yield from _conv_nd(f"{p}.residual_blocks.0.conv2", WAN_DIM, WAN_DIM, (3, 3))
+    yield from _conv_nd(f"{p}.conv", CAMERA_CHANNELS * CAMERA_UNSHUFFLE**2, dim, WAN_PATCH[1:])
+    yield from _conv_nd(f"{p}.residual_blocks.0.conv1", dim, dim, (3, 3))
+    yield from _conv_nd(f"{p}.residual_blocks.0.conv2", dim, dim, (3, 3))
 
 
-def wan_layout(variant: WanVariant = WanVariant()) -> list[Param]:
-    """Every tensor of the tiny Wan diffusion model ``variant`` (default: Wan 2.1 T2V)."""
+def wan_layout(variant: WanVariant = WanVariant(), shape: WanShape = TINY_WAN) -> list[Param]:
+    """Every tensor of the Wan diffusion model ``variant`` (default: Wan 2.1 T2V) at the sizes
+    ``shape`` (default: the tiny ones)."""
+    dim = shape.dim
     params: list[Param] = []
-    params += _conv_nd("patch_embedding", variant.in_dim, WAN_DIM, WAN_PATCH)
-    params += linear("text_embedding.0", WAN_TEXT_DIM, WAN_DIM)
-    params += linear("text_embedding.2", WAN_DIM, WAN_DIM)
-    params += linear("time_embedding.0", WAN_FREQ_DIM, WAN_DIM)
-    params += linear("time_embedding.2", WAN_DIM, WAN_DIM)
-    params += linear("time_projection.1", WAN_DIM, 6 * WAN_DIM)
-    for i in range(WAN_LAYERS):
-        params += _wan_block(f"blocks.{i}", image=variant.image_branch)
-    params += linear("head.head", WAN_DIM, math.prod(WAN_PATCH) * variant.out_dim)
-    params.append(Param("head.modulation", (1, 2, WAN_DIM), "normal", STD_GAIN))
+    params += _conv_nd("patch_embedding", variant.in_dim, dim, WAN_PATCH)
+    params += linear("text_embedding.0", WAN_TEXT_DIM, dim)
+    params += linear("text_embedding.2", dim, dim)
+    params += linear("time_embedding.0", WAN_FREQ_DIM, dim)
+    params += linear("time_embedding.2", dim, dim)
+    params += linear("time_projection.1", dim, 6 * dim)
+    for i in range(shape.layers):
+        params += _wan_block(f"blocks.{i}", shape, image=variant.image_branch)
+    params += linear("head.head", dim, math.prod(WAN_PATCH) * variant.out_dim)
+    params.append(Param("head.modulation", (1, 2, dim), "normal", STD_GAIN))
     if variant.image_branch:
-        params += _wan_image_embedding("img_emb", variant.flf_tokens)
+        params += _wan_image_embedding("img_emb", dim, variant.flf_tokens)
     elif variant.flf_tokens is not None:
         raise ValueError("Wan variant: a first-last-frame position embedding needs the image branch")
     if variant.camera:
-        params += _wan_camera_adapter("control_adapter")
+        params += _wan_camera_adapter("control_adapter", dim)
     if variant.ref_conv_in is not None:
-        params += _conv_nd("ref_conv", variant.ref_conv_in, WAN_DIM, WAN_PATCH[1:])
+        params += _conv_nd("ref_conv", variant.ref_conv_in, dim, WAN_PATCH[1:])
     if variant.vace:
-        params += _conv_nd("vace_patch_embedding", VACE_IN_DIM, WAN_DIM, WAN_PATCH)
+        params += _conv_nd("vace_patch_embedding", VACE_IN_DIM, dim, WAN_PATCH)
         for j in range(VACE_LAYERS):
-            params += _wan_vace_block(f"vace_blocks.{j}", j)
+            params += _wan_vace_block(f"vace_blocks.{j}", j, shape)
     return _checked(params, "Wan")
 
 
@@ -462,7 +483,8 @@ def _wan_vae_decoder(p: str, spec: WanVaeSpec) -> Iterator[Param]:
 
 
 def wan_vae_layout(spec: WanVaeSpec = WAN21_VAE) -> list[Param]:
-    """Every tensor of a Wan VAE: the tiny Wan 2.1 one (default) or :data:`WAN22_VAE`."""
+    """Every tensor of a Wan VAE: the tiny Wan 2.1 one (default), :data:`WAN21_FULL_VAE` or
+    :data:`WAN22_VAE`."""
     z = spec.latent_channels
     params = [
         *_wan_vae_encoder("encoder", spec),

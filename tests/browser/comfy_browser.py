@@ -14,7 +14,7 @@ Server (:class:`ComfyServer`)
     ``models/controlnet``, ``models/diffusion_models`` and ``models/vae`` hold the tiny test
     models under the names the example workflows use (:func:`ensure_tiny_models`),
     ``models/text_encoders`` holds an empty placeholder under the name of the one model file
-    no test can make (:data:`NAME_ONLY_MODELS`: umT5-XXL; the example that loads it is not
+    no test can make (:data:`NAME_ONLY_MODELS`: umT5-XXL; the examples that load it are not
     queued), ``input`` holds the demo clip, ``user/default/comfy.settings.json`` holds
     frontend settings that suppress first-run dialogs.
 
@@ -63,7 +63,13 @@ import tiny_checkpoint  # noqa: E402  (tools/)
 import tiny_controlnet  # noqa: E402
 import tiny_video_models  # noqa: E402
 import workflow_ui  # noqa: E402
-from example_workflows_spec import WAN21_MODEL, WAN21_TEXT_ENCODER, WAN21_VAE  # noqa: E402  (beside this file)
+from example_workflows_spec import (  # noqa: E402  (beside this file)
+    WAN21_MODEL,
+    WAN21_TEXT_ENCODER,
+    WAN21_VAE,
+    WAN22_I2V_HIGH_NOISE,
+    WAN22_I2V_LOW_NOISE,
+)
 
 log = logging.getLogger("comfy_browser")
 
@@ -224,19 +230,23 @@ def _symlink(link: Path, target: str | os.PathLike) -> None:
 
 # Model files the example workflows load that no test can make, as paths under ``models/``. The
 # frontend only checks that a loader's file name is in the server's list, so an empty file under
-# the name satisfies its missing-model check; it is never loaded, because the example that names
-# it is loaded and checked but not queued (``not_queued`` in example_workflows_spec.py).
+# the name satisfies its missing-model check; it is never loaded, because the examples that name
+# it are loaded and checked but not queued (``not_queued`` in example_workflows_spec.py).
 NAME_ONLY_MODELS = (f"text_encoders/{WAN21_TEXT_ENCODER}",)  # umT5-XXL: fixed at 5.7B parameters in ComfyUI
 
 
 def ensure_tiny_models(cache_dir: str | os.PathLike | None = None) -> dict[str, str]:
     """The tiny random-weight stand-ins for the model files the example workflows load, as
     ``{path under models/: file}`` (built once, cached): the SD1.5 checkpoint and ControlNet,
-    the Wan 2.1 T2V diffusion model and the Wan 2.1 VAE. The generators live in ``tools/``."""
+    the Wan 2.1 T2V diffusion model, the Wan I2V model under both Wan 2.2 I2V experts' names and
+    the Wan 2.1 VAE. The generators live in ``tools/``."""
+    wan_i2v = tiny_video_models.ensure_tiny_model("wan_i2v", cache_dir)
     return {
         f"checkpoints/{CHECKPOINT_NAME}": tiny_checkpoint.ensure_tiny_checkpoint(cache_dir),
         f"controlnet/{CONTROLNET_NAME}": tiny_controlnet.ensure_tiny_controlnet(cache_dir),
         f"diffusion_models/{WAN21_MODEL}": tiny_video_models.ensure_tiny_model("wan", cache_dir),
+        f"diffusion_models/{WAN22_I2V_HIGH_NOISE}": wan_i2v,
+        f"diffusion_models/{WAN22_I2V_LOW_NOISE}": wan_i2v,
         f"vae/{WAN21_VAE}": tiny_video_models.ensure_tiny_model("wan_vae", cache_dir),
     }
 

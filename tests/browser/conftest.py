@@ -8,9 +8,9 @@ imports playwright only when it drives a browser).
 
 One ComfyUI server runs per session, as a subprocess (``comfy_browser.py``), from a
 scratch base directory: only this pack in ``custom_nodes``, the tiny test models (SD1.5
-checkpoint and ControlNet, Wan 2.1 T2V model and VAE) under the example workflows' model
-names, an empty placeholder under the name of the umT5-XXL text encoder (never loaded: the
-Wan 2.1 example is not queued), the demo clip in ``input``, frontend settings that suppress
+checkpoint and ControlNet, Wan 2.1 T2V model and VAE, Wan I2V model as both Wan 2.2 experts)
+under the example workflows' model names, an empty placeholder under the name of the umT5-XXL
+text encoder (never loaded: the Wan examples are not queued), the demo clip in ``input``, frontend settings that suppress
 first-run dialogs. One Chromium runs per session; each test gets a fresh browser context and page.
 
 Screenshots and logs go to ``tests/browser/artifacts/`` (``$ADT_BROWSER_ARTIFACTS``
@@ -122,7 +122,7 @@ def comfy_server(cb, comfy_root, artifacts_dir, tmp_path_factory):
     """ComfyUI serving this pack alone from a scratch base directory; its log is copied to the artifacts."""
     started = time.perf_counter()
     models = cb.ensure_tiny_models()
-    TIMINGS.append(("tiny models ready (SD1.5 checkpoint, ControlNet, Wan 2.1 T2V, Wan 2.1 VAE)",
+    TIMINGS.append(("tiny models ready (SD1.5 checkpoint, ControlNet, Wan 2.1 T2V, Wan I2V, Wan 2.1 VAE)",
                     time.perf_counter() - started))
     base = cb.prepare_base_dir(tmp_path_factory.mktemp("comfyui-base"), models=models)
     server = cb.ComfyServer(comfy_root, base)

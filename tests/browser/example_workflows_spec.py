@@ -25,6 +25,14 @@ WAN21_VAE = "wan_2.1_vae.safetensors"  # vae
 WAN21_NOT_QUEUED = ("running it needs the real umT5-XXL text encoder (CLIPLoader type wan), which cannot be "
                     "shrunk to a test model: the browser tier loads and checks it but does not queue it")
 
+# Wan 2.2 A14B image to video: the files ComfyUI's own template loads (comfyui_workflow_templates,
+# "video_wan2_2_14B_i2v"): two experts, the same umT5-XXL text encoder and the Wan 2.1 VAE, with the
+# download addresses it gives for them (the text encoder's in the Wan 2.1 repository).
+_WAN22_FILES = "https://huggingface.co/Comfy-Org/Wan_2.2_ComfyUI_Repackaged/resolve/main/split_files"
+WAN22_I2V_HIGH_NOISE = "wan2.2_i2v_high_noise_14B_fp8_scaled.safetensors"  # diffusion_models
+WAN22_I2V_LOW_NOISE = "wan2.2_i2v_low_noise_14B_fp8_scaled.safetensors"  # diffusion_models
+WAN22_NOT_QUEUED = WAN21_NOT_QUEUED
+
 # Impact Pack's node properties in workflows its users save (what the frontend records for a registry pack).
 IMPACT_PROPERTIES = {"cnr_id": "comfyui-impact-pack", "ver": "8.8.1"}
 # SPEC §2: the detailer's widget values in a workflow saved before noise_mask_feather existed.
@@ -100,13 +108,13 @@ _OUR_DETAILER_WIDGETS = {
 
 
 def _detail_and_paste(detailer: str, paste: str, segs_from: str, widgets: dict[str, Any] | None = None,
-                      output: NodeSpec | None = None) -> tuple[list[NodeSpec], list]:
-    """The detailer (``widgets``, default ours), the paste, and ``output`` (default Save Image),
-    whose ``images`` input takes the pasted frames."""
+                      output: NodeSpec | None = None, x: int = 1280) -> tuple[list[NodeSpec], list]:
+    """The detailer (``widgets``, default ours) at column ``x``, the paste, and ``output`` (default
+    Save Image), whose ``images`` input takes the pasted frames."""
     output = output or NodeSpec("save", "SaveImage", (2060, 60), {"filename_prefix": "animatediff_detailer/detailed"})
     nodes = [
-        NodeSpec("detailer", detailer, (1280, 60), dict(widgets or _OUR_DETAILER_WIDGETS)),
-        NodeSpec("paste", paste, (1700, 60), {"feather": 5, "alpha": 255}),
+        NodeSpec("detailer", detailer, (x, 60), dict(widgets or _OUR_DETAILER_WIDGETS)),
+        NodeSpec("paste", paste, (x + 420, 60), {"feather": 5, "alpha": 255}),
         output,
     ]
     links = [
@@ -174,9 +182,20 @@ _WAN21_DETAILER_WIDGETS = dict(_OUR_DETAILER_WIDGETS, guide_size=512, max_size=8
                                sampler_name="uni_pc", scheduler="simple", denoise=0.5)
 
 
-def _wan21_download(directory: str, name: str) -> dict:
+def _download(directory: str, name: str, url: str) -> dict:
     """The node property ComfyUI's templates carry so the frontend can offer a missing file's download."""
-    return {"models": [{"name": name, "url": f"{_WAN21_FILES}/{directory}/{name}?download=true", "directory": directory}]}
+    return {"models": [{"name": name, "url": url, "directory": directory}]}
+
+
+def _wan21_download(directory: str, name: str) -> dict:
+    """A file of ComfyUI's Wan 2.1 template, at the address it gives."""
+    return _download(directory, name, f"{_WAN21_FILES}/{directory}/{name}?download=true")
+
+
+def _wan22_download(directory: str, name: str, files: str = _WAN22_FILES) -> dict:
+    """A file of ComfyUI's Wan 2.2 14B image-to-video template, at the address it gives (``files``:
+    the repository; that template's addresses have no ``?download=true``)."""
+    return _download(directory, name, f"{files}/{directory}/{name}")
 
 
 def video_detailer_wan21() -> WorkflowSpec:
@@ -210,7 +229,74 @@ def video_detailer_wan21() -> WorkflowSpec:
     )
 
 
-EXAMPLES = (video_detailer, video_detailer_controlnet, impact_shared_video_detailer, video_detailer_wan21)
+# Sampling as ComfyUI's Wan 2.2 14B image-to-video template samples without its 4-step LoRAs (20
+# steps, cfg 3.5, euler, simple, shift 5), the experts handing over at noise level 0.9 (the
+# reference code's boundary for image to video). Denoise 0.75: with shift 5 a detail pass below
+# about 0.65 starts under the boundary and the low-noise expert alone would sample; at 0.75 the
+# high-noise expert takes the first 4 of the 20 steps, the low-noise one the other 16.
+_WAN22_I2V_DETAILER_WIDGETS = dict(_WAN21_DETAILER_WIDGETS, cfg=3.5, sampler_name="euler", denoise=0.75,
+                                   refiner_boundary=0.9)
+WAN22_I2V_SHIFT = 5.0
+# WanImageToVideo's size is the demo clip's (example_clip.make_example_clip: 8 frames of 160x128); its
+# length is 9, the frame count the detailer pads 8 frames to for Wan's VAE (4n + 1 frames), so the
+# start latent and mask cover every latent frame it samples.
+WAN22_I2V_SIZE = {"width": 160, "height": 128, "length": 9, "batch_size": 1}
+
+
+def video_detailer_wan22_i2v() -> WorkflowSpec:
+    """(e) Wan 2.2 A14B image to video, loaded as ComfyUI's template loads it: the clip's first frame
+    is WanImageToVideo's start image; two pipes share its conditioning, the high-noise expert's the
+    base pipe and the low-noise expert's the refiner pipe, handing over at refiner_boundary 0.9. The
+    detailer cuts the start frame (its latent and mask) to each SEG's crop. Saved as a video."""
+    output = NodeSpec("video", "CreateVideo", (2480, 60), {"fps": 16.0})
+    detail_nodes, detail_links = _detail_and_paste(OURS + "SEGSDetailerForAnimateDiff", OURS + "SEGSPaste", "segs",
+                                                   _WAN22_I2V_DETAILER_WIDGETS, output, x=1700)
+    nodes = [
+        NodeSpec("unet_high", "UNETLoader", (40, 60), {"unet_name": WAN22_I2V_HIGH_NOISE, "weight_dtype": "default"},
+                 title="High-noise expert"),
+        NodeSpec("unet_low", "UNETLoader", (40, 200), {"unet_name": WAN22_I2V_LOW_NOISE, "weight_dtype": "default"},
+                 title="Low-noise expert"),
+        NodeSpec("text_encoder", "CLIPLoader", (40, 340), {"clip_name": WAN21_TEXT_ENCODER, "type": "wan"}),
+        NodeSpec("vae", "VAELoader", (40, 520), {"vae_name": WAN21_VAE}),
+        NodeSpec("shift_high", "ModelSamplingSD3", (440, 40), {"shift": WAN22_I2V_SHIFT}),
+        NodeSpec("shift_low", "ModelSamplingSD3", (440, 160), {"shift": WAN22_I2V_SHIFT}),
+        *_prompt_nodes(280),
+        *_clip_and_mask_nodes(OURS + "MaskToSEGS", 660),
+        NodeSpec("first_frame", "ImageFromBatch", (440, 1000), {"batch_index": 0, "length": 1}),
+        NodeSpec("i2v", "WanImageToVideo", (860, 60), dict(WAN22_I2V_SIZE)),
+        NodeSpec("pipe", OURS + "ToBasicPipe", (1280, 60), title="High noise"),
+        NodeSpec("refiner_pipe", OURS + "ToBasicPipe", (1280, 260), title="Low noise"),
+        *detail_nodes,
+        NodeSpec("save", "SaveVideo", (2820, 60), {"filename_prefix": "animatediff_detailer/wan22_i2v_detailed",
+                                                   "format": "auto", "codec": "auto"}),
+    ]
+    links = [
+        ("unet_high", 0, "shift_high", "model"), ("unet_low", 0, "shift_low", "model"),
+        ("text_encoder", 0, "positive", "clip"), ("text_encoder", 0, "negative", "clip"),
+        ("frames", 0, "first_frame", "image"),
+        ("positive", 0, "i2v", "positive"), ("negative", 0, "i2v", "negative"), ("vae", 0, "i2v", "vae"),
+        ("first_frame", 0, "i2v", "start_image"),
+    ]
+    for pipe, model in (("pipe", "shift_high"), ("refiner_pipe", "shift_low")):
+        links += [(model, 0, pipe, "model"), ("text_encoder", 0, pipe, "clip"), ("vae", 0, pipe, "vae"),
+                  ("i2v", 0, pipe, "positive"), ("i2v", 1, pipe, "negative")]
+    links += _CLIP_AND_MASK_LINKS + detail_links + [("refiner_pipe", 0, "detailer", "refiner_basic_pipe_opt"),
+                                                    ("video", 0, "save", "video")]
+    return WorkflowSpec(
+        "video_detailer_wan22_i2v",
+        "Detail a moving subject with Wan 2.2 A14B image to video: the clip's first frame is the start image "
+        "(cut to each SEG's crop); the high-noise expert samples first, the low-noise one from noise level 0.9.",
+        nodes, links,
+        properties={"unet_high": _wan22_download("diffusion_models", WAN22_I2V_HIGH_NOISE),
+                    "unet_low": _wan22_download("diffusion_models", WAN22_I2V_LOW_NOISE),
+                    "text_encoder": _wan22_download("text_encoders", WAN21_TEXT_ENCODER, _WAN21_FILES),
+                    "vae": _wan22_download("vae", WAN21_VAE)},
+        not_queued=WAN22_NOT_QUEUED,
+    )
+
+
+EXAMPLES = (video_detailer, video_detailer_controlnet, impact_shared_video_detailer, video_detailer_wan21,
+            video_detailer_wan22_i2v)
 
 
 def all_specs() -> list[WorkflowSpec]:

@@ -14,8 +14,8 @@ preview, ``example_workflows/<stem>.png``.
 An example whose spec gives a ``not_queued`` reason (``example_workflows_spec.py``; the test id
 ends in ``-load_only``) gets every load check, and, in place of the server's validation at queue
 time, ``tools/validate_workflow.py`` against the server's ``/object_info``; it is not queued, and
-the reason is printed in the tier's summary. Only the Wan 2.1 example is such: running it needs
-the real umT5-XXL text encoder, which no test can make; the scratch ComfyUI lists an empty
+the reason is printed in the tier's summary. Only the Wan examples (2.1, 2.2 image to video) are
+such: running them needs the real umT5-XXL text encoder, which no test can make; the scratch ComfyUI lists an empty
 placeholder under its name (``NAME_ONLY_MODELS`` in ``comfy_browser.py``).
 
 The checks are shown able to fail: a workflow with an unknown node type is reported missing

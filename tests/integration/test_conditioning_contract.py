@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import pytest
 import torch
 
-from comfy_harness import CHECKPOINT_NAME, Graph
+from comfy_harness import CHECKPOINT_NAME, CONTROLNET_NAME, Graph
 
 OUT = Graph.out
 SIZE, FRAMES = 64, 17
@@ -55,6 +55,15 @@ CASES = [
     Case("WanHuMoImageToVideo", {"ref_image": "first"}),
     Case("WanSoundImageToVideo", {"ref_image": "first", "control_video": "clip"}),
     Case("WanDancerVideo", {"start_image": "first"}, size_inputs=False),
+    Case("WanMoveTrackToVideo", {"start_image": "first", "strength": 1.0}),
+    Case("WanSoundImageToVideoExtend", {"ref_image": "first", "video_latent": (
+        "EmptyHunyuanLatentVideo", {"width": SIZE, "height": SIZE, "length": FRAMES, "batch_size": 1})},
+        refused="reference_motion", size_inputs=False),
+    Case("LTXVAddGuide", {"image": "first", "frame_idx": 0, "strength": 1.0, "latent": (
+        "EmptyLTXVLatentVideo", {"width": SIZE, "height": SIZE, "length": FRAMES, "batch_size": 1})},
+        vae="ltxv_vae", refused="keyframe_idxs|guide_attention_entries", size_inputs=False),
+    Case("ControlNetApplyAdvanced", {"image": "clip", "strength": 1.0, "start_percent": 0.0, "end_percent": 1.0,
+                                     "control_net": ("ControlNetLoader", {"control_net_name": "CONTROLNET"})}, vae=None),
     Case("WanAnimateToVideo", {"reference_image": "first", "pose_video": "clip", "face_video": "clip",
                                "continue_motion_max_frames": 5, "video_frame_offset": 0}, refused="pose_video_latent"),
     Case("BerniniConditioning", {"source_video": "clip"}, refused="context_latents"),
@@ -70,7 +79,8 @@ CASES = [
 
 
 def _ids(case: Case) -> str:
-    extra = case.inputs.get("guidance_type") or ("reference" if "reference_image" in case.inputs else "")
+    extra = case.inputs.get("guidance_type") or ("reference" if case.node == "WanVaceToVideo" and "reference_image"
+                                                 in case.inputs else "")
     return f"{case.node}-{extra}" if extra else case.node
 
 
@@ -98,11 +108,14 @@ def build(names: dict[str, str], case: Case) -> tuple[Graph, dict]:
         inputs["vae"] = OUT(ids["vae"])
     if case.vae not in (None, "sd15") and case.size_inputs:
         inputs.update(width=SIZE, height=SIZE, length=FRAMES, batch_size=1)
-    elif not case.size_inputs:
+    elif not case.size_inputs and case.node == "WanDancerVideo":
         inputs.update(width=SIZE, height=SIZE, length=FRAMES)
+    elif not case.size_inputs and case.node == "WanSoundImageToVideoExtend":
+        inputs.update(length=FRAMES)
     for name, value in case.inputs.items():
         if isinstance(value, tuple):
-            ids[name] = g.add(value[0], **value[1])
+            node_inputs = {key: CONTROLNET_NAME if item == "CONTROLNET" else item for key, item in value[1].items()}
+            ids[name] = g.add(value[0], **node_inputs)
             value = OUT(ids[name])
         inputs[name] = feeds.get(value, value) if isinstance(value, str) else value
     ids["node"] = g.add(case.node, **inputs)
@@ -154,7 +167,7 @@ def test_the_nodes_conditioning_is_cut_to_the_seg_or_refused(comfy, video_model_
     clip = rules.Clip(FRAMES, SIZE, SIZE, layout)
     cutter = frame_conditioning.FrameConditioning(
         clip, lambda crops, width, height: enhance.encode_crops(crops, width, height, backend),
-        lambda latent: enhance.decode_latent(latent, backend))
+        lambda latent: enhance.decode_latent(latent, backend), comfy.pack_module("nodes.adapter.controlnet").cut_control)
     conditionings = comfy.pack_module("core.conditioning").Conditionings(positive, None)
     before = frame_laid(positive, {(SIZE, SIZE), clip.latent_size})
     if case.refused:
@@ -164,12 +177,19 @@ def test_the_nodes_conditioning_is_cut_to_the_seg_or_refused(comfy, video_model_
         return
     cutter.check(conditionings)
     seg = rules.SegCut(crop_windows.CropWindows.fixed(REGION, FRAMES), geometry.SamplingSize(*SAMPLED, 1.5))
-    cut, _ = cutter.cut(conditionings, seg)
+    with torch.inference_mode():  # as the detailer node runs (the node's outputs are inference tensors)
+        cut, _ = cutter.cut(conditionings, seg)
     after = frame_laid(cut.positive, {(SIZE, SIZE), clip.latent_size})
     assert not after, f"still laid over the frame after the cut: {after}"
+    control = cut.positive[0][1].get("control")
+    if control is not None:  # a ControlNet's hint over the frame, cut at the crop (the model fits it to the latent)
+        assert tuple(control.cond_hint_original.shape[-2:]) == (REGION[3] - REGION[1], REGION[2] - REGION[0])
+        before.append(("control", tuple(positive[0][1]["control"].cond_hint_original.shape)))
     crop = (REGION[3] - REGION[1], REGION[2] - REGION[0])  # ConditioningSetMask: the model stretches the cut
     sampled = {SAMPLED[::-1], (SAMPLED[1] // layout.spatial, SAMPLED[0] // layout.spatial), crop}
     for key, shape in before:
+        if key == "control":
+            continue
         _, options, *_ = cut.positive[0]
         items = options[key] if isinstance(options[key], (list, tuple)) else [options[key]]
         shapes = [tuple(t.shape[-2:]) for t in items if isinstance(t, torch.Tensor)]

@@ -75,3 +75,17 @@ def test_declared_with_our_id_a_description_and_a_short_tooltip_per_input(node_c
         for name, spec in group.items():
             tooltip = spec[1].get("tooltip", "")
             assert tooltip and len(tooltip) <= 200, f"{node_class.__name__}.{name}: tooltip of {len(tooltip)} characters"
+
+
+def test_the_example_video_has_every_frame_and_a_sound_track(tmp_path):
+    av = pytest.importorskip("av", reason="PyAV writes the example video (ComfyUI requires it)")
+    import example_clip  # tools/
+
+    frames = example_clip.make_example_clip()
+    path = example_clip.write_video(frames, tmp_path / example_clip.VIDEO_FILE_NAME, fps=8)
+    with av.open(str(path)) as container:
+        video, audio = container.streams.video[0], container.streams.audio[0]
+        decoded = [frame.to_ndarray(format="rgb24") for frame in container.decode(video)]
+        assert video.average_rate == 8 and audio.rate == 44100 and audio.channels == 2
+    assert len(decoded) == len(frames) and decoded[0].shape == frames[0].shape
+    assert max(abs(int(a.mean()) - int(b.mean())) for a, b in zip(decoded, frames)) <= 3, "H.264 is lossy, not wrong"

@@ -195,3 +195,8 @@ def test_the_node_is_registered_with_tooltips():
     inputs = SAM3TrackToSEGS.INPUT_TYPES()
     assert inputs["required"]["track_data"][0] == "SAM3_TRACK_DATA"
     assert list(inputs["optional"]) == ["image_frames"]
+
+
+def test_scores_given_as_a_tensor_are_read(sam3_unpack):
+    (segs,) = SAM3TrackToSEGS().doit(track_data(scores=torch.tensor([0.25, 0.5])), "", "index", 0, 3.0)
+    assert [seg.confidence for seg in segs[1]] == [0.25, 0.5]

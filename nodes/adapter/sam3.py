@@ -77,4 +77,6 @@ def read_track_data(track_data: Any, what: str = "track_data") -> TrackData:
         except (TypeError, ValueError):
             raise ValueError(f"{what}: orig_size must be (height, width), got {orig_size!r}: {FIX}") from None
         orig_size = (height, width)
-    return TrackData(masks, frame_count, list(track_data.get("scores") or []), orig_size)
+    scores = track_data.get("scores")
+    scores = scores.tolist() if hasattr(scores, "tolist") else list(scores or [])
+    return TrackData(masks, frame_count, scores, orig_size)

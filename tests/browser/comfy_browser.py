@@ -260,7 +260,11 @@ def write_example_clip(input_dir: str | os.PathLike) -> Path:
     import example_clip  # tools/; needs numpy and Pillow (and PyAV for the video), so imported only here
 
     frames = example_clip.make_example_clip()
-    example_clip.write_video(frames, Path(input_dir) / example_clip.VIDEO_FILE_NAME)
+    try:
+        example_clip.write_video(frames, Path(input_dir) / example_clip.VIDEO_FILE_NAME)
+    except ImportError as error:  # PyAV: ComfyUI requires it, but this process may not be ComfyUI's Python
+        log.warning("no %s for the VIDEO example (%s): its Load Video will report the file missing",
+                    example_clip.VIDEO_FILE_NAME, error)
     return example_clip.write_animated_webp(frames, Path(input_dir) / example_clip.CLIP_FILE_NAME)
 
 

@@ -24,6 +24,8 @@ for users. Nodes:
   listed frames; Impact's SEGS types (numpy bbox and mask, list crop region, array confidence).
 * ``TestColourCastSegs``: SEGS whose refined crop is the frames' crop under a colour cast.
 * ``TestSink``: an output node taking anything the tests want ComfyUI to compute.
+* ``TestSAM3TrackData``, ``TestBoundingBoxes``, ``TestAudio``: SAM3's track data and boxes and an
+  AUDIO, as ComfyUI's nodes emit them (``sam3_video.py``).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from collections import namedtuple
 
 import torch
 
+from .sam3_video import NODE_CLASS_MAPPINGS as SAM3_VIDEO_NODES
 from .synthetic import box_mask, make_clip
 
 # Another pack's SEG, as Impact Pack defines it (same fields and order): the fake detector hands
@@ -634,5 +637,6 @@ NODE_CLASS_MAPPINGS = {
     "TestFakeDetector": TestFakeDetector,
     "TestColourCastSegs": TestColourCastSegs,
     "TestSink": TestSink,
+    **SAM3_VIDEO_NODES,
 }
 NODE_DISPLAY_NAME_MAPPINGS = {name: f"{name} [adtest]" for name in NODE_CLASS_MAPPINGS}

@@ -1,4 +1,4 @@
-"""Which node ids the pack registers, so that it lives beside Impact Pack (SPEC section 5).
+"""Which node ids the pack registers, so that it lives beside Impact Pack (docs/BEHAVIOUR.md §5).
 
 Every node has an id of our own. A node that is a drop-in for an Impact Pack node is
 also registered under Impact's id, but only when Impact Pack is not installed: ComfyUI

@@ -1,4 +1,4 @@
-"""The detailer's interface matches Impact Pack's SEGSDetailerForAnimateDiff (SPEC section 2),
+"""The detailer's interface matches Impact Pack's SEGSDetailerForAnimateDiff (docs/BEHAVIOUR.md §2),
 so workflows saved with Impact's node load with ours; and the ids we register live beside Impact."""
 
 from __future__ import annotations

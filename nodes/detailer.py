@@ -27,6 +27,9 @@ from .segs_nodes import colour_match_from
 log = logging.getLogger(__name__)
 
 IMPACT_DETAILER_CATEGORY = "ImpactPack/Detailer"
+# What users type in the node search for a video detailer (the frontend matches each alias fuzzily).
+DETAILER_SEARCH_ALIASES = ["face detailer video", "video detailer", "adetailer", "after detailer", "wan detailer",
+                           "animatediff detailer", "hand detailer video", "segs detailer", "video inpaint region"]
 
 
 def empty_cnet_image() -> torch.Tensor:
@@ -110,6 +113,7 @@ class SEGSDetailerForAnimateDiff:
     )
     RETURN_TYPES = ("SEGS", "IMAGE")
     RETURN_NAMES = ("segs", "cnet_images")
+    SEARCH_ALIASES = DETAILER_SEARCH_ALIASES
     OUTPUT_IS_LIST = (False, True)
     OUTPUT_TOOLTIPS = ("The refined SEGS: each SEG's cropped_image holds its detailed frames.",
                        "The ControlNet hint images each SEG used (one black image when none).")
@@ -141,6 +145,7 @@ class DetailerForEachPipeForAnimateDiff:
                    "as SEGS Paste does (color_match: the refined crop first takes the frame's colours).")
     RETURN_TYPES = ("IMAGE", "SEGS", "BASIC_PIPE", "IMAGE")
     RETURN_NAMES = ("image", "segs", "basic_pipe", "cnet_images")
+    SEARCH_ALIASES = [*DETAILER_SEARCH_ALIASES, "detail and paste", "face fix video"]
     OUTPUT_IS_LIST = (False, False, False, True)
     OUTPUT_TOOLTIPS = ("The frames with every SEG detailed and pasted.", "The refined SEGS.",
                        "The basic_pipe, passed through.", "The ControlNet hint images used (one black image when none).")

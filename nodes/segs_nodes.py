@@ -17,6 +17,7 @@ from ..core.segs_ops import ORDER_KEYS, order_segs, parse_labels, preview_crops,
 from .adapter.controlnet import attach_control_net
 from .adapter.environment import max_resolution
 from .adapter.inputs import unpack_basic_pipe
+from .adapter.previews import animated_preview
 from .adapter.progress import step_progress
 from .detailer_inputs import colour_match_inputs
 from .registry import PACK_CATEGORY
@@ -342,9 +343,11 @@ class SEGSOrder(SegsNode):
 class SEGSPreview(SegsNode):
     """Every SEG's crops as one IMAGE batch, to look at what will be detailed (or was)."""
 
-    DESCRIPTION = ("Returns every SEG's crops as one IMAGE batch, each SEG's frames in turn, to check what will be "
-                   "detailed (or was).")
+    DESCRIPTION = ("Plays every SEG's crops in the node as an animated preview and returns them as one IMAGE batch, "
+                   "each SEG's frames in turn, to check what will be detailed (or was).")
     RETURN_TYPES = ("IMAGE",)
+    OUTPUT_TOOLTIPS = ("Each SEG's crops letterboxed to size x size, all frames of the first SEG, then the next.",)
+    OUTPUT_NODE = True  # shows its frames in the node even when nothing is connected to its output
 
     @classmethod
     def INPUT_TYPES(cls) -> dict[str, dict[str, tuple]]:
@@ -356,5 +359,6 @@ class SEGSPreview(SegsNode):
             "optional": {"image_frames": ("IMAGE", {"tooltip": "Frames to cut the crops from when a SEG has no image."})},
         }
 
-    def doit(self, segs: Any, size: int, image_frames: torch.Tensor | None = None) -> tuple[torch.Tensor]:
-        return (preview_crops(segs, image_frames, size),)
+    def doit(self, segs: Any, size: int, image_frames: torch.Tensor | None = None) -> dict[str, Any]:
+        crops = preview_crops(segs, image_frames, size)
+        return {"ui": animated_preview(crops), "result": (crops,)}

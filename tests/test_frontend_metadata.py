@@ -4,13 +4,17 @@ expert inputs marked advanced, and the preview node's output (docs: README "Node
 from __future__ import annotations
 
 import re
+import sys
+import types
 
 import pytest
+import torch
 
 from animatediff_detailer.nodes import NODE_ENTRIES
+from animatediff_detailer.nodes.adapter import previews
 from animatediff_detailer.nodes.detailer import DetailerForEachPipeForAnimateDiff, SEGSDetailerForAnimateDiff
 from animatediff_detailer.nodes.registry import ID_PREFIX, build_mappings
-from animatediff_detailer.nodes.segs_nodes import SEGSPasteForVideo, TrackSEGSForVideo
+from animatediff_detailer.nodes.segs_nodes import SEGSPasteForVideo, SEGSPreview, TrackSEGSForVideo
 
 TOOLTIP_LIMIT = 200
 WIDGET_TYPES = ("INT", "FLOAT", "BOOLEAN", "STRING")
@@ -112,3 +116,37 @@ def test_every_node_with_expert_widgets_marks_them():
                 assert spec[1].get("advanced", False) in (True, False), f"{node_id}.{name}"
                 assert not (spec[1].get("advanced") and group is node_class.INPUT_TYPES()["required"]
                             and not is_widget(spec)), f"{node_id}.{name}: a required socket cannot be tucked away"
+
+
+# --- SEGS Preview shows its frames in the node ----------------------------------------------------
+
+
+def test_segs_preview_is_an_output_node_returning_its_ui_and_its_image():
+    assert SEGSPreview.OUTPUT_NODE is True
+    frames = torch.rand(3, 32, 40, 3)
+    segs = ((32, 40), [])
+    result = SEGSPreview().doit(segs, 16, frames)
+    assert set(result) == {"ui", "result"}
+    assert result["ui"] == {}, "without ComfyUI there is no temp folder: nothing is written"
+    (image,) = result["result"]
+    assert tuple(image.shape) == (1, 16, 16, 3)
+
+
+def test_animated_preview_writes_one_animated_webp_to_comfyuis_temp_folder(tmp_path, monkeypatch):
+    from PIL import Image
+
+    def get_save_image_path(prefix, folder, width, height):
+        return str(tmp_path / "sub"), prefix, 7, "sub", prefix
+
+    fake = types.SimpleNamespace(get_temp_directory=lambda: str(tmp_path), get_save_image_path=get_save_image_path)
+    monkeypatch.setitem(sys.modules, "folder_paths", fake)
+    frames = torch.linspace(0, 1, 5).view(5, 1, 1, 1).expand(5, 24, 32, 3)
+    ui = previews.animated_preview(frames)
+    assert list(ui["animated"]) == [True], "the frontend plays animated outputs in the node"
+    (entry,) = ui["images"]
+    assert entry["type"] == "temp" and entry["subfolder"] == "sub" and entry["filename"].endswith("_00007_.webp")
+    with Image.open(tmp_path / "sub" / entry["filename"]) as webp:
+        assert webp.format == "WEBP" and webp.is_animated and webp.n_frames == 5 and webp.size == (32, 24)
+        webp.seek(4)
+        assert webp.convert("RGB").getpixel((5, 5))[0] > 240, "the last frame is the white one"
+    assert previews.animated_preview(frames[:0]) == {}

@@ -20,7 +20,7 @@ from ..core.segs import unpack_segs
 from .adapter import environment
 from .adapter.inputs import unpack_basic_pipe
 from .adapter.sampling import ComfySamplingBackend
-from .detailer_inputs import DETAIL_AND_PASTE, DETAILER, core_options, node_inputs
+from .detailer_inputs import DETAIL_AND_PASTE, DETAILER, core_options, impact_input_names, node_inputs
 from .registry import PACK_CATEGORY
 from .segs_nodes import colour_match_from
 
@@ -136,6 +136,7 @@ class ImpactSEGSDetailerForAnimateDiff(SEGSDetailerForAnimateDiff):
 
     CATEGORY = IMPACT_DETAILER_CATEGORY
     IMPACT = True  # saved Impact workflows behave as before
+    IMPACT_INPUTS = impact_input_names(DETAILER)  # Impact's own inputs (registry.impact_replacements)
 
 
 class DetailerForEachPipeForAnimateDiff:
@@ -173,3 +174,4 @@ class DetailerForEachPipeForAnimateDiff:
 class ImpactDetailerForEachPipeForAnimateDiff(DetailerForEachPipeForAnimateDiff):
     CATEGORY = IMPACT_DETAILER_CATEGORY
     IMPACT = True  # Impact's defaults: union crop, no windows, fp32, no colour match
+    IMPACT_INPUTS = impact_input_names(DETAIL_AND_PASTE)

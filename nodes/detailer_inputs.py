@@ -168,3 +168,8 @@ def colour_match_inputs(impact: bool) -> dict[str, tuple]:
     """The paste node's optional colour-match inputs (declared once, with the detail-and-paste node's)."""
     return {item.name: item.declare(PASTE, impact) for item in (COLOR_MATCH, COLOR_MATCH_STRENGTH)}
 
+
+
+def impact_input_names(node: str) -> tuple[str, ...]:
+    """The inputs Impact Pack's own node has, in its order (the Node Replacement mapping moves exactly these)."""
+    return tuple(item.name for item in IMPACT_REQUIRED + IMPACT_OPTIONAL if node in item.nodes)

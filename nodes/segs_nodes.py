@@ -73,6 +73,7 @@ class MaskToSEGSForVideo(SegsNode):
 
 class ImpactMaskToSEGSForAnimateDiff(MaskToSEGSForVideo):
     CATEGORY = "ImpactPack/Operation"
+    IMPACT_INPUTS = ("mask", "combined", "crop_factor", "bbox_fill", "drop_size", "contour_fill")  # no label
 
 
 def colour_match_from(color_match: bool, color_match_strength: float) -> ColourMatch | None:
@@ -121,6 +122,7 @@ class SEGSPasteForVideo(SegsNode):
 class ImpactSEGSPaste(SEGSPasteForVideo):
     CATEGORY = "ImpactPack/Detailer"
     COLOR_MATCH_DEFAULT = False  # Impact's SEGSPaste pastes the pixels as they are
+    IMPACT_INPUTS = ("image", "segs", "feather", "alpha", "ref_image_opt")  # no colour match
 
 
 class TrackSEGSForVideo(SegsNode):

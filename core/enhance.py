@@ -27,6 +27,7 @@ from .masks import feather_masks, masks_per_latent_frame, resize_masks
 from .paste import paste_segs
 from .regions import FittedSeg, fit_segs
 from .segs import replace_seg, unpack_segs
+from .subject_controls import denoise_by_size, size_gate, subject_sizes
 from .tracking import tracked_windows
 from .vace import has_vace
 
@@ -56,10 +57,24 @@ class DetailSettings:
     seed_per_seg: bool = False
     crop_mode: str = "union"
     track_smoothing: float = 2.0
+    denoise_by_size: bool = False
+    large_subject_denoise: float = 0.25
+    size_gate: int = 0
+    correction_only: bool = False
 
     def __post_init__(self) -> None:
         if self.crop_mode not in CROP_MODES:
             raise ValueError(f"crop_mode '{self.crop_mode}' is not one of {', '.join(CROP_MODES)}")
+        if not 0.0 <= self.large_subject_denoise <= 1.0:
+            raise ValueError(f"large_subject_denoise must be in 0..1, got {self.large_subject_denoise}")
+        if self.size_gate < 0:
+            raise ValueError(f"size_gate must be 0 (off) or a size in pixels, got {self.size_gate}")
+
+    @property
+    def differential(self) -> bool:
+        """Whether soft noise-mask values mean partial denoise (differential diffusion): with a
+        feathered mask, and with a per-frame denoise."""
+        return self.noise_mask_feather > 0 or self.denoise_by_size
 
     def seed_for(self, seg_index: int) -> int:
         return (self.seed + seg_index) % SEED_LIMIT if self.seed_per_seg else self.seed
@@ -75,6 +90,7 @@ class SamplingBackend(Protocol):
     """
 
     layout: LatentLayout
+    denoise: float  # the pass's denoise (the per-frame denoise of :mod:`.subject_controls` scales from it)
     # The model reads one timestep per latent frame from the noise mask's mean over the frame (Wan 2.2
     # TI2V 5B): a mask covering part of a frame would lower the whole frame's noise level, so such a
     # model gets frame-uniform noise masks (the paste still blends through the SEG's own mask).
@@ -127,11 +143,14 @@ class SegPlan:
     fitted: FittedSeg
     crop_windows: CropWindows
     size: SamplingSize
+    paste_weights: torch.Tensor | None = None  # [F]: the size gate's weight of the SEG's mask per frame
+    noise_scales: torch.Tensor | None = None  # [F]: the noise mask's scale per frame (gate and per-frame denoise)
 
 
-def plan_seg(fitted: FittedSeg, settings: DetailSettings, frame_count: int, layout: LatentLayout = LatentLayout()) -> SegPlan:
+def plan_seg(fitted: FittedSeg, settings: DetailSettings, frame_count: int, layout: LatentLayout = LatentLayout(),
+             denoise: float = 1.0) -> SegPlan:
     """The crop windows and sampling size of a usable SEG (sampling sides are multiples of
-    ``layout.size_multiple``).
+    ``layout.size_multiple``), and its per-frame controls for a pass of ``denoise``.
 
     A mask whose frame count fits neither the clip nor one frame is an error here, before any
     model work.
@@ -151,7 +170,22 @@ def plan_seg(fitted: FittedSeg, settings: DetailSettings, frame_count: int, layo
         (crop_windows.width, crop_windows.height), subject_size, settings.guide_size, settings.guide_for_bbox,
         settings.max_size, layout.size_multiple,
     )
-    return SegPlan(fitted, crop_windows, size)
+    paste_weights, noise_scales = frame_controls(mask, settings, denoise)
+    return SegPlan(fitted, crop_windows, size, paste_weights, noise_scales)
+
+
+def frame_controls(mask: torch.Tensor, settings: DetailSettings,
+                   denoise: float) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """The size gate's paste weight ``[F]`` and the noise mask's scale ``[F]`` of a SEG whose mask per
+    frame is ``mask`` ``[F, h, w]`` (None where the controls are off; :mod:`.subject_controls`)."""
+    if not settings.size_gate and not settings.denoise_by_size:
+        return None, None
+    sizes, present = subject_sizes(mask)
+    paste = size_gate(sizes, present, settings.size_gate) if settings.size_gate else torch.ones(mask.shape[0])
+    noise = paste.clone()
+    if settings.denoise_by_size and denoise > 0:
+        noise = noise * denoise_by_size(sizes, settings.guide_size, denoise, settings.large_subject_denoise) / denoise
+    return (paste if settings.size_gate else None), noise.clamp(0.0, 1.0)
 
 
 def encode_in_batches(frames: torch.Tensor, width: int, height: int, backend: SamplingBackend) -> torch.Tensor:
@@ -178,9 +212,9 @@ def encode_crops(crops: torch.Tensor, width: int, height: int, backend: Sampling
 
 
 def frame_uniform(noise_mask: torch.Tensor) -> torch.Tensor:
-    """Noise masks ``[F, H, W]`` made uniform over each frame: 1 where the frame's mask holds anything, else 0."""
-    present = (noise_mask.flatten(1).amax(dim=1) > 0).to(noise_mask.dtype)
-    return present.view(-1, 1, 1).expand_as(noise_mask).contiguous()
+    """Noise masks ``[F, H, W]`` made uniform over each frame: every pixel at the frame's largest value
+    (1 where the SEG is, a per-frame denoise kept, 0 where the frame holds nothing)."""
+    return noise_mask.flatten(1).amax(dim=1).view(-1, 1, 1).expand_as(noise_mask).contiguous()
 
 
 def decode_latent(latent: torch.Tensor, backend: SamplingBackend) -> torch.Tensor:
@@ -300,6 +334,8 @@ def detail_seg(
     crops = crop_windows.cut(frames)
     masks = per_frame(feather_masks(fitted.mask, settings.noise_mask_feather), frame_count,
                       f"{fitted.name} cropped_mask", fix=MASK_FIX)
+    if plan.noise_scales is not None:
+        masks = masks * plan.noise_scales.view(-1, 1, 1)
     masks = in_crop.cut(masks)
 
     conds, reference_frames = frame_conditioning.cut(conditionings, SegCut(crop_windows, plan.size))
@@ -317,6 +353,7 @@ def detail_seg(
         list(fitted.rect), width, height, plan.size.scale, frame_count,
     )
     latent = encode_crops(crops, width, height, backend)
+    source_latent = latent if settings.correction_only else None
     noise_mask = noise_mask_for(masks, width, height, latent, backend.layout)
     if getattr(backend, "frame_uniform_noise_mask", False):
         noise_mask = frame_uniform(noise_mask)
@@ -331,17 +368,31 @@ def detail_seg(
             f"{fitted.name}: sampling produced NaN or infinite pixels; the model or VAE overflowed "
             f"(try an fp32 VAE, a lower cfg, or another checkpoint)"
         )
+    if source_latent is not None:
+        # what the model changed, on the original: the VAE's own loss cancels where it changed nothing
+        round_trip = decode_crops(source_latent, frame_count, crop_windows.width, crop_windows.height, backend)
+        original = crop_windows.cut(frames).to("cpu", torch.float32)
+        refined = (original + (refined - round_trip)).clamp_(0.0, 1.0)
+        del round_trip, original
     if (crop_windows.width, crop_windows.height) != (x2 - x1, y2 - y1):
         # the SEG keeps its crop region: the union crop with each frame's window refined
         refined = in_crop.paste(crop_frames(frames, fitted.rect).to("cpu", torch.float32).clone(), refined)
 
+    changes: dict[str, Any] = {}
+    if plan.paste_weights is not None:  # the size gate: the paste leaves the frames outside it untouched
+        changes["cropped_mask"] = gated_mask(fitted.mask, plan.paste_weights)
     new_seg = replace_seg(fitted.seg, cropped_image=refined, crop_region=fitted.rect, bbox=fitted.bbox,
-                          control_net_wrapper=None)
+                          control_net_wrapper=None, **changes)
     return SegResult(new_seg, cnet_images)
 
 
-def _plan_all(frames: torch.Tensor, segs: Any, settings: DetailSettings,
-              layout: LatentLayout) -> tuple[list[FittedSeg], dict[int, SegPlan]]:
+def gated_mask(mask: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """A SEG's mask ``[1|F, h, w]`` weighted per frame: ``[F, h, w]`` float32, exactly 0 where the weight is."""
+    return (mask.expand(weights.shape[0], *mask.shape[1:]) * weights.view(-1, 1, 1)).to(torch.float32).contiguous()
+
+
+def _plan_all(frames: torch.Tensor, segs: Any, settings: DetailSettings, layout: LatentLayout,
+              denoise: float = 1.0) -> tuple[list[FittedSeg], dict[int, SegPlan], set[int]]:
     """Fit the SEGS to the frames and plan every usable one; mask-count errors surface here, before model work.
 
     A SEG whose mask is zero in every frame has nothing to detail: it gets no plan (no model
@@ -350,14 +401,21 @@ def _plan_all(frames: torch.Tensor, segs: Any, settings: DetailSettings,
     frame_count, frame_h, frame_w = frames.shape[:3]
     fitted = fit_segs(segs, frame_h, frame_w)
     plans = {}
+    gated_out: set[int] = set()
     for item in fitted:
         if not item.usable:
             continue
         if not bool(item.mask.any()):
             log.warning("%s: its mask is empty in every frame, nothing to detail; it is passed through unchanged", item.name)
             continue
-        plans[item.index] = plan_seg(item, settings, frame_count, layout)
-    return fitted, plans
+        plan = plan_seg(item, settings, frame_count, layout, denoise)
+        if plan.paste_weights is not None and not bool(plan.paste_weights.any()):
+            log.warning("%s: its subject is never smaller than size_gate (%d px); no frame is detailed",
+                        item.name, settings.size_gate)
+            gated_out.add(item.index)
+            continue
+        plans[item.index] = plan
+    return fitted, plans, gated_out
 
 
 def detail_segs(
@@ -414,7 +472,7 @@ def _detail_each(
     frames = check_frames(frames).to(torch.float32)
     if not unpack_segs(segs)[1]:
         return frames, segs, []
-    fitted, plans = _plan_all(frames, segs, settings, backend.layout)
+    fitted, plans, gated_out = _plan_all(frames, segs, settings, backend.layout, backend.denoise)
     if has_vace(conditionings) and not backend.layout.is_video:
         raise ValueError("basic_pipe: the conditioning carries VACE control (WanVaceToVideo) but the VAE is an image VAE: "
                          "use a Wan model and its VAE in the pipe")
@@ -428,6 +486,11 @@ def _detail_each(
     new_segs: list[Any] = []
     cnet_images: list[torch.Tensor] = []
     for item in fitted:
+        if item.index in gated_out:  # the frames come back untouched: an empty mask pastes nothing
+            new_segs.append(replace_seg(item.seg, cropped_image=crop_frames(frames, item.rect).clone(),
+                                        cropped_mask=torch.zeros(frames.shape[0], *item.mask.shape[1:]),
+                                        crop_region=item.rect, bbox=item.bbox, control_net_wrapper=None))
+            continue
         if item.index not in plans:
             new_segs.append(item.seg)
             continue

@@ -7,11 +7,24 @@ import logging
 import torch
 import torch.nn.functional as F
 
+from .frames import per_frame
 from .geometry import Rect
 
 log = logging.getLogger(__name__)
 
 EIGHT_BIT_MAX = 255.0
+
+# A MASK batch read per frame whose length is a multiple of the frame count: what it most likely is.
+PER_OBJECT_MASKS_FIX = (
+    "it looks like one mask per object per frame (SAM3 Detect with individual_masks on, or a SAM2 node's per-object "
+    "masks): to follow objects over the clip use SAM3 Video Track and 'SAM3 Track to SEGS', or connect SAM3 Detect's "
+    "bboxes to Track SEGS' boxes input (or turn individual_masks off for one mask per frame)"
+)
+MASK_PER_FRAME_FIX = (
+    "give one mask per frame (or one for all frames), made from the same clip; a batch of one mask per object "
+    "per frame (SAM3 Detect's individual_masks) is not per frame: use SAM3 Video Track and 'SAM3 Track to SEGS', "
+    "or SAM3 Detect's bboxes into Track SEGS' boxes"
+)
 
 
 def unit_mask_values(masks: torch.Tensor, what: str = "mask") -> torch.Tensor:
@@ -43,6 +56,19 @@ def mask_batch(mask: object, what: str = "mask") -> torch.Tensor:
         raise ValueError(f"{what} must be a MASK tensor [frames, height, width], got "
                          f"{getattr(mask, 'shape', type(mask).__name__)}")
     return unit_mask_values(mask.reshape(-1, *mask.shape[-2:]).to("cpu", torch.float32), what)
+
+
+def mask_frames(mask: object, frame_count: int, what: str = "mask", frames_what: str = "image_frames",
+                size: tuple[int, int] | None = None) -> torch.Tensor:
+    """A MASK input read per frame of a clip of ``frame_count`` frames: float32 CPU masks 0..1
+    ``[frame_count, H, W]`` (one mask is shared by all frames), resized to ``size`` ``(height,
+    width)`` when given. Another count is an error naming both counts, checked before any resize;
+    a multiple of the frame count is said to be per-object masks, with the nodes to use instead."""
+    batch = mask_batch(mask, what)
+    per_frame(batch, frame_count, what, frames_what, fix=MASK_PER_FRAME_FIX, several_fix=PER_OBJECT_MASKS_FIX)
+    if size is not None:
+        batch = resize_masks(batch, *size)
+    return per_frame(batch, frame_count, what, frames_what)
 
 
 def nonzero_bbox(mask: torch.Tensor) -> Rect | None:

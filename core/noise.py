@@ -26,13 +26,16 @@ class FrameNoise:
     frames ``frames`` of a clip, laid out like ``like`` with frames along ``time_dim``.
 
     The n-th call returns, for each frame f, standard normal noise seeded by ``(seed, stream, n, f)``;
-    ``stream`` tells apart the passes of one seed (the base model's and the refiner's).
+    ``stream`` tells apart the passes of one seed (the base model's and the refiner's). ``shared``:
+    every frame gets frame 0's noise (one noise for the whole clip).
     """
 
-    def __init__(self, seed: int, frames: range, like: torch.Tensor, time_dim: int = 0, stream: int = 0) -> None:
+    def __init__(self, seed: int, frames: range, like: torch.Tensor, time_dim: int = 0, stream: int = 0,
+                 shared: bool = False) -> None:
         self.seed = seed
         self.stream = stream
         self.frames = frames
+        self.shared = shared
         self.time_dim = time_dim
         self.frame_shape = like.select(time_dim, 0).shape
         self.dtype, self.device = like.dtype, like.device
@@ -42,7 +45,8 @@ class FrameNoise:
         call = self.calls
         self.calls += 1
         per_frame = [
-            torch.randn(self.frame_shape, generator=torch.Generator().manual_seed(frame_seed(self.seed, self.stream, call, frame)))
+            torch.randn(self.frame_shape, generator=torch.Generator().manual_seed(
+                frame_seed(self.seed, self.stream, call, 0 if self.shared else frame)))
             for frame in self.frames
         ]
         return torch.stack(per_frame, dim=self.time_dim).to(self.device, self.dtype)

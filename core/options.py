@@ -20,7 +20,8 @@ class SamplingOptions:
 
     ``refiner_ratio`` is the share of the steps a refiner runs (with a refiner pipe), unless
     ``refiner_boundary`` (0..1, a fraction of the noise schedule) is set: then the refiner takes over
-    at the first step whose noise level is below it, as Wan 2.2's two experts do;
+    at the first step whose noise level is below it, as Wan 2.2's two experts do; ``shared_noise``: one
+    noise (initial and step noise) for every frame of an image-latent clip;
     ``scheduler_func`` computes the sigmas instead of ``scheduler``. ``context_length`` frames
     per context window (0 off, -1 auto), neighbours sharing ``context_overlap`` frames.
     ``vae_encode_precision``, ``vae_decode_precision`` and ``sampling_precision`` are one of
@@ -40,6 +41,7 @@ class SamplingOptions:
     sampling_precision: str = "auto"
     vae_decode_precision: str = "auto"
     refiner_boundary: float = 0.0
+    shared_noise: bool = False
 
     def validate(self, sampler_names: Sequence[str], scheduler_names: Sequence[str]) -> SamplingOptions:
         """Check every option against ComfyUI's sampler and scheduler lists; an error names the

@@ -28,6 +28,7 @@ from .segs_nodes import (
     ToBasicPipe,
     TrackSEGSForVideo,
 )
+from .video_nodes import SAM3TrackToSEGS, VideoDetailerForEachPipe
 from .registry import (
     NodeEntry,
     build_mappings,
@@ -73,6 +74,8 @@ NODE_ENTRIES = [
     NodeEntry("SEGSFilterBySize", SEGSFilterBySize, "SEGS Filter by Size and Confidence"),
     NodeEntry("SEGSOrder", SEGSOrder, "SEGS Order"),
     NodeEntry("SEGSPreview", SEGSPreview, "SEGS Preview Crops"),
+    NodeEntry("SAM3TrackToSEGS", SAM3TrackToSEGS, "SAM3 Track to SEGS (one SEG per tracked object)"),
+    NodeEntry("VideoDetailerForEachPipe", VideoDetailerForEachPipe, "Detailer (SEGS, pipe) for VIDEO"),
 ]
 
 IMPACT_PACK_INSTALLED = impact_pack_installed(environment.custom_node_folders(PACK_DIR))

@@ -73,8 +73,7 @@ def prepare_pass(inputs: dict[str, Any]) -> tuple[ComfySamplingBackend, Conditio
     check_frames(inputs["image_frames"], "image_frames")
     if not unpack_segs(inputs["segs"], "segs")[1]:
         return None
-    backend = ComfySamplingBackend(model, vae, sampling, refiner_model=refiner_model,
-                                   noise_mask_feather=settings.noise_mask_feather)
+    backend = ComfySamplingBackend(model, vae, sampling, refiner_model=refiner_model, differential=settings.differential)
     return backend, Conditionings(positive, negative, refiner_positive, refiner_negative), settings
 
 

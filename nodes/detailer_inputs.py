@@ -128,6 +128,19 @@ OURS: tuple[Input, ...] = (
     Input("refiner_boundary", "FLOAT", "With a refiner pipe: hand over once the noise level falls below this fraction "
           "of the schedule (Wan 2.2: 0.875 text, 0.9 image to video); 0 uses refiner_ratio.", 0.0,
           options={"min": 0.0, "max": 1.0, "step": 0.005}, advanced=True),
+    Input("denoise_by_size", "BOOLEAN", "Per frame: full denoise while the subject is small, down to "
+          "large_subject_denoise once it reaches guide_size (smoothed, no pumping).", False,
+          options={"label_on": "on", "label_off": "off"}, advanced=True),
+    Input("large_subject_denoise", "FLOAT", "With denoise_by_size: the denoise of frames where the subject is at "
+          "least guide_size.", 0.25, options={"min": 0.0, "max": 1.0, "step": 0.01}, advanced=True),
+    Input("size_gate", "INT", "Detail the subject only in frames where it is smaller than this many pixels, fading "
+          "at each switch; 0 details every frame.", 0, options={"min": 0, "max": 8192, "step": 8}, advanced=True),
+    Input("correction_only", "BOOLEAN", "Paste only what the model changed: the original plus the refined crop minus "
+          "the VAE's round trip of the original.", False, options={"label_on": "on", "label_off": "off"},
+          advanced=True),
+    Input("shared_noise", "BOOLEAN", "One noise for every frame of a SEG (models without temporal layers: less "
+          "flicker); the same result whatever the chunks.", False, options={"label_on": "on", "label_off": "off"},
+          advanced=True),
 )
 
 ALL_INPUTS: tuple[Input, ...] = IMPACT_REQUIRED + IMPACT_OPTIONAL + OURS

@@ -6,11 +6,11 @@ from typing import Any
 
 import torch
 
+from ..core.boxes import box_detections, frame_boxes
 from ..core.colour import ColourMatch
-from ..core.frames import per_frame
 from ..core.images import check_frames
 from ..core.mask_segs import MaskToSegsOptions, masks_to_segs
-from ..core.masks import mask_batch, resize_masks
+from ..core.masks import mask_frames
 from ..core.paste import paste_segs
 from ..core.track_segs import ORDER_BY, TrackOptions, detector_detections, mask_detections, track_segs
 from ..core.segs_ops import ORDER_KEYS, order_segs, parse_labels, preview_crops, split_by_label, split_by_size
@@ -62,12 +62,16 @@ class MaskToSEGSForVideo(SegsNode):
             },
             "optional": {
                 "label": ("STRING", {"default": "A", "tooltip": "Label given to the SEGs (filter nodes select by it)."}),
+                "image_frames": ("IMAGE", {"tooltip": "The clip the mask was made from, to check its frame count (one "
+                                                      "mask per frame, or one for all) against per-object masks."}),
             },
         }
 
     def doit(self, mask: torch.Tensor, combined: bool, crop_factor: float, bbox_fill: bool, drop_size: int,
-             contour_fill: bool = False, label: str = "A") -> tuple[Any]:
+             contour_fill: bool = False, label: str = "A", image_frames: torch.Tensor | None = None) -> tuple[Any]:
         options = MaskToSegsOptions(combined, crop_factor, bbox_fill, drop_size, contour_fill, label)
+        if image_frames is not None:
+            mask_frames(mask, check_frames(image_frames, "image_frames").shape[0], "mask")
         return (masks_to_segs(mask, options),)
 
 
@@ -126,13 +130,14 @@ class ImpactSEGSPaste(SEGSPasteForVideo):
 
 
 class TrackSEGSForVideo(SegsNode):
-    """Per-frame detections (a MASK batch or an Impact detector) linked into one SEG per subject track."""
+    """Per-frame detections (a MASK batch, an Impact detector or BOUNDING_BOX lists) linked into one SEG per subject track."""
 
     DESCRIPTION = (
         "Links per-frame detections into one SEG per subject over the clip, with its own mask in every frame. The "
-        "detections are the connected regions of a mask batch, or an Impact Pack BBOX/SEGM detector run on each "
-        "frame. Crossing subjects keep their identity (motion prediction, one-to-one matching), frames a "
-        "detector missed are filled, short tracks are dropped. Feeds the detailer's tracked crop."
+        "detections are the connected regions of a mask batch, an Impact Pack BBOX/SEGM detector run on each frame, "
+        "or per-frame boxes such as SAM3 Detect's bboxes. Crossing subjects keep their identity (motion prediction, "
+        "one-to-one matching), frames a detector missed are filled, short tracks are dropped. Feeds the detailer's "
+        "tracked crop."
     )
     RETURN_TYPES = ("SEGS",)
     OUTPUT_TOOLTIPS = ("One SEG per track, labelled <label>_<n> (n = 1 for the first in order_by), with a mask per "
@@ -147,8 +152,8 @@ class TrackSEGSForVideo(SegsNode):
                 "image_frames": ("IMAGE", {"tooltip": "The video frames [frames, height, width, 3] the detector runs on and "
                                                       "the SEGS are made for."}),
                 "threshold": ("FLOAT", {"default": 0.5, "min": 0.0, "max": 1.0, "step": 0.01,
-                                        "tooltip": "Lowest detector confidence kept, or for a mask the value above "
-                                                   "which a pixel belongs to a subject."}),
+                                        "tooltip": "Lowest detector confidence (or box score) kept, or for a mask "
+                                                   "the value above which a pixel belongs to a subject."}),
                 "dilation": ("INT", {"default": 0, "min": -512, "max": 512, "step": 1, "advanced": True,
                                      "tooltip": "Grow (> 0) or shrink (< 0) each detection's mask by a square of this "
                                                 "many pixels, as in Impact's detector nodes."}),
@@ -174,30 +179,39 @@ class TrackSEGSForVideo(SegsNode):
                                                                "or 'subject' for a mask); track n is <label>_<n>."}),
             },
             "optional": {
-                "mask": ("MASK", {"tooltip": "Per-frame masks [frames, height, width] from any segmenter (give this "
-                                             "or detector)."}),
+                "mask": ("MASK", {"tooltip": "Per-frame masks [frames, height, width] from any segmenter (give one "
+                                             "of mask, detector or boxes)."}),
                 "detector": ("BBOX_DETECTOR,SEGM_DETECTOR",
                              {"tooltip": "An Impact Pack BBOX_DETECTOR or SEGM_DETECTOR (such as "
-                                         "UltralyticsDetectorProvider's) run on every frame (give this or mask)."}),
+                                         "UltralyticsDetectorProvider's) run on every frame (give one of mask, "
+                                         "detector or boxes)."}),
+                "boxes": ("BOUNDING_BOX", {"forceInput": True,
+                                           "tooltip": "Per-frame boxes in pixels of image_frames, such as SAM3 Detect's "
+                                                      "bboxes (give one of mask, detector or boxes)."}),
             },
         }
 
     def doit(self, image_frames: torch.Tensor, threshold: float, dilation: int, crop_factor: float, drop_size: int,
              max_gap: int, min_track_length: int, max_tracks: int, order_by: str, label: str = "",
-             mask: torch.Tensor | None = None, detector: Any = None) -> tuple[Any]:
+             mask: torch.Tensor | None = None, detector: Any = None, boxes: Any = None) -> tuple[Any]:
         frames = check_frames(image_frames, "image_frames")
         frame_count, height, width = frames.shape[:3]
         options = TrackOptions(max_gap=max_gap, min_length=min_track_length, max_tracks=max_tracks, order_by=order_by,
                                crop_factor=crop_factor, label=label or "")
-        if (mask is None) == (detector is None):
-            raise ValueError("give the tracker either a mask (a MASK batch from a segmenter) or a detector (an Impact "
-                             "BBOX_DETECTOR or SEGM_DETECTOR)" + (", not both" if mask is not None else ": neither is connected"))
+        sources = [name for name, value in (("mask", mask), ("detector", detector), ("boxes", boxes)) if value is not None]
+        if len(sources) != 1:
+            raise ValueError("give the tracker one source of detections: a mask (a MASK batch from a segmenter), a "
+                             "detector (an Impact BBOX_DETECTOR or SEGM_DETECTOR) or boxes (BOUNDING_BOX lists, e.g. "
+                             "SAM3 Detect's bboxes): " + (" and ".join(sources) + " are connected, keep one"
+                                                          if sources else "none is connected"))
         if detector is not None:
             detections = detector_detections(detector, frames, threshold, dilation, crop_factor, drop_size,
                                              step_progress(frame_count))
+        elif boxes is not None:
+            detections = box_detections(frame_boxes(boxes, frame_count, height, width, "boxes"), height, width,
+                                        threshold, dilation, drop_size)
         else:
-            masks = per_frame(resize_masks(mask_batch(mask, "mask"), height, width), frame_count, "mask",
-                              fix="give one mask per frame of image_frames (or one for all frames)")
+            masks = mask_frames(mask, frame_count, "mask", size=(height, width))
             detections = mask_detections(masks, threshold, dilation, drop_size)
         return (track_segs(detections, height, width, options),)
 

@@ -26,6 +26,7 @@ class FakeBackend:
     batch: int = 3
     stride: int = 8
     frame_uniform_noise_mask: bool = False
+    denoise: float = 1.0
     advanced_controlnet: bool = True
     noise_strength: float = 0.5
     context_length: int = 0

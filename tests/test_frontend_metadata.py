@@ -60,7 +60,9 @@ def test_every_tooltip_is_one_short_sentence(node_id):
 
 
 def test_search_aliases_find_the_video_detailers_the_tracker_and_the_paste():
-    for node_class in (SEGSDetailerForAnimateDiff, DetailerForEachPipeForAnimateDiff):
+    from animatediff_detailer.nodes.video_nodes import VideoDetailerForEachPipe
+
+    for node_class in (SEGSDetailerForAnimateDiff, DetailerForEachPipeForAnimateDiff, VideoDetailerForEachPipe):
         aliases = node_class.SEARCH_ALIASES
         assert {"face detailer video", "adetailer", "wan detailer"} <= set(aliases), node_class.__name__
     assert "track faces" in TrackSEGSForVideo.SEARCH_ALIASES
@@ -73,7 +75,8 @@ def test_search_aliases_find_the_video_detailers_the_tracker_and_the_paste():
 
 EXPERT_DETAILER_INPUTS = {"guide_size_for", "refiner_ratio", "refiner_basic_pipe_opt", "noise_mask_feather",
                           "scheduler_func_opt", "seed_per_seg", "track_smoothing", "context_length", "context_overlap",
-                          "vae_encode_precision", "sampling_precision", "vae_decode_precision", "refiner_boundary"}
+                          "vae_encode_precision", "sampling_precision", "vae_decode_precision", "refiner_boundary",
+                          "denoise_by_size", "large_subject_denoise", "size_gate", "correction_only", "shared_noise"}
 
 
 def shown_widgets(node_class: type) -> list[str]:
@@ -87,7 +90,8 @@ def shown_widgets(node_class: type) -> list[str]:
 
 
 @pytest.mark.parametrize("node_id", [ID_PREFIX + "SEGSDetailerForAnimateDiff", "SEGSDetailerForAnimateDiff",
-                                     ID_PREFIX + "DetailerForEachPipeForAnimateDiff", "DetailerForEachPipeForAnimateDiff"])
+                                     ID_PREFIX + "DetailerForEachPipeForAnimateDiff", "DetailerForEachPipeForAnimateDiff",
+                                     ID_PREFIX + "VideoDetailerForEachPipe"])
 def test_expert_detailer_inputs_are_advanced_and_the_few_that_matter_are_shown(node_id):
     node_class = NODES[node_id]
     declared = {name: spec for group in node_class.INPUT_TYPES().values() for name, spec in group.items()}

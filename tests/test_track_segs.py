@@ -277,9 +277,10 @@ def test_node_reads_masks_of_another_size_and_needs_exactly_one_source():
     frames = torch.rand(8, HEIGHT * 2, WIDTH * 2, 3)
     (segs,) = node.doit(frames, 0.5, 0, 1.5, 4, 4, 3, 0, "size", "hand", mask=mask)
     assert segs[0] == (HEIGHT * 2, WIDTH * 2) and [seg.label for seg in segs[1]] == ["hand_1", "hand_2"]
-    with pytest.raises(ValueError, match="either a mask .* or a detector .*: neither is connected"):
+    with pytest.raises(ValueError, match="one source of detections: a mask .*, a detector .* or boxes .*: none is "
+                                         "connected"):
         node.doit(frames, 0.5, 0, 1.5, 4, 4, 3, 0, "size", "")
-    with pytest.raises(ValueError, match="not both"):
+    with pytest.raises(ValueError, match="mask and detector are connected, keep one"):
         node.doit(frames, 0.5, 0, 1.5, 4, 4, 3, 0, "size", "", mask=mask, detector=FakeDetector([]))
     with pytest.raises(ValueError, match="detector must be a BBOX_DETECTOR or SEGM_DETECTOR"):
         node.doit(frames, 0.5, 0, 1.5, 4, 4, 3, 0, "size", "", detector=object())
@@ -294,7 +295,8 @@ def test_node_is_registered_under_our_id_only_with_tooltips():
     assert not [node_id for node_id, cls in NODE_CLASS_MAPPINGS.items()
                 if cls is TrackSEGSForVideo and node_id != "AnimateDiffDetailer_TrackSEGS"]
     inputs = TrackSEGSForVideo.INPUT_TYPES()
-    assert list(inputs["optional"]) == ["mask", "detector"]
+    assert list(inputs["optional"]) == ["mask", "detector", "boxes"]
+    assert inputs["optional"]["boxes"] == ("BOUNDING_BOX", {**inputs["optional"]["boxes"][1], "forceInput": True})
     assert set(inputs["optional"]["detector"][0].split(",")) == {"BBOX_DETECTOR", "SEGM_DETECTOR"}
     for group in inputs.values():
         for name, spec in group.items():

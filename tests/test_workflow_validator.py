@@ -310,7 +310,8 @@ def test_an_old_impact_save_of_the_detailer_maps_by_position_with_defaults_after
         "sampler_name": "lcm", "scheduler": "normal", "denoise": 0.5, "refiner_ratio": 0.2,
         "noise_mask_feather": 20, "seed_per_seg": False, "crop_mode": "union", "track_smoothing": 2.0,
         "context_length": 0, "context_overlap": 4, "vae_encode_precision": "auto", "sampling_precision": "fp32",
-        "vae_decode_precision": "fp32", "refiner_boundary": 0.0,
+        "vae_decode_precision": "fp32", "refiner_boundary": 0.0, "denoise_by_size": False,
+        "large_subject_denoise": 0.25, "size_gate": 0, "correction_only": False, "shared_noise": False,
     }
     assert wui.widget_values(node, definition, extras=True)["seed.control_after_generate"] == "fixed"
     assert wui.widget_names(definition)[:6] == ["guide_size", "guide_size_for", "max_size", "seed", "control_after_generate", "steps"]

@@ -3,10 +3,12 @@ two such subjects crossing each other (the tracker's picture).
 
 The example workflows find the subject with ComfyUI's own nodes (ImageToMask on the green
 channel, then ThresholdMask at 0.5), so the clip is made for that: every background pixel
-has green below 0.4 and every subject pixel green above 0.6. Plain numpy and Pillow.
+has green below 0.4 and every subject pixel green above 0.6. Plain numpy and Pillow (the video
+file: PyAV, which ComfyUI itself requires).
 
 Run ``python tools/example_clip.py OUT.webp`` to write it as an animated lossless WebP, which
-ComfyUI's LoadImage node reads as a batch of frames.
+ComfyUI's LoadImage node reads as a batch of frames, or ``OUT.mp4`` to write it as a video with
+a sound track (H.264 and AAC), which ComfyUI's Load Video node reads.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import numpy as np
 from PIL import Image
 
 CLIP_FILE_NAME = "animatediff_detailer_example.webp"  # the name the example workflows load
+VIDEO_FILE_NAME = "animatediff_detailer_example.mp4"  # the name the VIDEO example loads (Load Video)
 MASK_CHANNEL = "green"
 MASK_THRESHOLD = 0.5
 
@@ -99,14 +102,43 @@ def write_animated_webp(frames: np.ndarray, path: str | Path, fps: float = 8.0) 
     return path
 
 
+def write_video(frames: np.ndarray, path: str | Path, fps: int = 8, tone_hz: float = 440.0,
+                sample_rate: int = 44100) -> Path:
+    """Write uint8 ``[frames, height, width, 3]`` (even height and width) as an MP4 file: H.264 video at
+    ``fps`` and a stereo AAC sound track of a ``tone_hz`` sine as long as the clip (lossy, as any MP4)."""
+    import av  # PyAV: imported here so that the rest of this module needs only numpy and Pillow
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    samples = round(sample_rate * len(frames) / fps)
+    tone = 0.2 * np.sin(2 * math.pi * tone_hz * np.arange(samples) / sample_rate).astype(np.float32)
+    with av.open(str(path), mode="w", format="mp4") as container:
+        video = container.add_stream("h264", rate=fps)
+        video.width, video.height, video.pix_fmt = frames.shape[2], frames.shape[1], "yuv420p"
+        audio = container.add_stream("aac", rate=sample_rate, layout="stereo")
+        for frame in frames:
+            container.mux(video.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")))
+        container.mux(video.encode(None))
+        sound = av.AudioFrame.from_ndarray(np.stack([tone, tone]), format="fltp", layout="stereo")
+        sound.sample_rate, sound.pts = sample_rate, 0
+        container.mux(audio.encode(sound))
+        container.mux(audio.encode(None))
+    return path
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("output", nargs="?", default=CLIP_FILE_NAME, help="where to write the animated WebP")
+    parser.add_argument("output", nargs="?", default=CLIP_FILE_NAME,
+                        help="where to write the animated WebP (or, ending in .mp4, the video with sound)")
     parser.add_argument("--frames", type=int, default=8)
     parser.add_argument("--width", type=int, default=160)
     parser.add_argument("--height", type=int, default=128)
     args = parser.parse_args(argv)
-    path = write_animated_webp(make_example_clip(args.frames, args.width, args.height), args.output)
+    frames = make_example_clip(args.frames, args.width, args.height)
+    if Path(args.output).suffix.lower() == ".mp4":
+        path = write_video(frames, args.output)
+    else:
+        path = write_animated_webp(frames, args.output)
     print(path)
     return 0
 

@@ -168,7 +168,7 @@ class ComfySamplingBackend:
     """
 
     def __init__(self, model: Any, vae: Any, options: SamplingOptions, *, refiner_model: Any = None,
-                 noise_mask_feather: int = 0) -> None:
+                 differential: bool = False) -> None:
         import comfy.model_management
         import comfy.sample
         import comfy.samplers
@@ -178,7 +178,7 @@ class ComfySamplingBackend:
         self._sample = comfy.sample
         self._samplers = comfy.samplers
         self._utils = comfy.utils
-        if noise_mask_feather > 0:
+        if differential:  # soft noise-mask values mean partial denoise (a feathered mask, a per-frame denoise)
             model = with_differential_diffusion(model)
             refiner_model = with_differential_diffusion(refiner_model) if refiner_model is not None else None
         # ComfyUI splits cond and uncond, and its CPU attention, by the free memory: pinned (batching.py)
@@ -188,6 +188,7 @@ class ComfySamplingBackend:
         self.model = model
         self.refiner_model = refiner_model
         self.options = options
+        self.denoise = options.denoise
         self.vae = VaeRunner(vae, options.vae_encode_precision, model_patch_size(model), options.vae_decode_precision)
         self.layout = self.vae.layout
         check_model_and_vae(model, vae, self.layout)
@@ -368,16 +369,22 @@ class ComfySamplingBackend:
 
         return callback
 
+    @property
+    def shares_noise(self) -> bool:
+        """Whether every frame gets the same noise (``shared_noise``; image latents only)."""
+        return self.options.shared_noise and not self.layout.is_video
+
     def _sampler(self, seed: int, frames: range, latent: torch.Tensor, stream: int) -> Any:
-        """ComfyUI's sampler object; in chunks, its step noise drawn per frame (:class:`FrameNoise`) so
-        that the result does not depend on the chunk size."""
+        """ComfyUI's sampler object; in chunks, or with shared noise, its step noise drawn per frame
+        (:class:`FrameNoise`) so that the result does not depend on the chunk size."""
         name = self.options.sampler_name
-        if not self.chunked:
+        if not (self.chunked or self.shares_noise):
             return self._samplers.sampler_object(name)
         if name == "ddim":  # euler with inpainting noise drawn for the batch: use the clip's own noise instead
             return self._samplers.ksampler("euler")
         if takes_noise_sampler(name):
-            return self._samplers.ksampler(name, {"noise_sampler": FrameNoise(seed, frames, latent, stream=stream)})
+            noise = FrameNoise(seed, frames, latent, stream=stream, shared=self.shares_noise)
+            return self._samplers.ksampler(name, {"noise_sampler": noise})
         return self._samplers.sampler_object(name)
 
     def _run(self, model: Any, noise: torch.Tensor, sigmas: torch.Tensor, positive: Any, negative: Any,
@@ -390,6 +397,10 @@ class ComfySamplingBackend:
 
     def noise(self, latent: torch.Tensor, seed: int) -> torch.Tensor:
         self._check_cancel()
+        if self.shares_noise:  # one frame's noise for every frame
+            return self._sample.prepare_noise(latent[:1], seed).expand_as(latent).contiguous()
+        if self.options.shared_noise:
+            log.info("shared_noise: a video model samples the clip as one latent; its noise is not shared")
         return self._sample.prepare_noise(latent, seed)
 
     def sample(self, latent: torch.Tensor, noise: torch.Tensor, noise_mask: torch.Tensor,

@@ -13,9 +13,10 @@ Server (:class:`ComfyServer`)
     ``custom_nodes`` holds only a symlink to this repository, ``models/checkpoints``,
     ``models/controlnet``, ``models/diffusion_models`` and ``models/vae`` hold the tiny test
     models under the names the example workflows use (:func:`ensure_tiny_models`),
-    ``models/text_encoders`` holds an empty placeholder under the name of the one model file
-    no test can make (:data:`NAME_ONLY_MODELS`: umT5-XXL; the examples that load it are not
-    queued), ``input`` holds the demo clip, ``user/default/comfy.settings.json`` holds
+    ``models/text_encoders`` and ``models/checkpoints`` hold empty placeholders under the names of
+    the model files no test can make (:data:`NAME_ONLY_MODELS`: umT5-XXL, SAM3.1; the examples that
+    load them are not queued), ``input`` holds the demo clip (an animated WebP, and an MP4 with
+    sound for Load Video), ``user/default/comfy.settings.json`` holds
     frontend settings that suppress first-run dialogs.
 
 Browser (:class:`ComfyPage`)
@@ -64,6 +65,7 @@ import tiny_controlnet  # noqa: E402
 import tiny_video_models  # noqa: E402
 import workflow_ui  # noqa: E402
 from example_workflows_spec import (  # noqa: E402  (beside this file)
+    SAM31_CHECKPOINT,
     WAN21_MODEL,
     WAN21_TEXT_ENCODER,
     WAN21_VAE,
@@ -232,7 +234,8 @@ def _symlink(link: Path, target: str | os.PathLike) -> None:
 # frontend only checks that a loader's file name is in the server's list, so an empty file under
 # the name satisfies its missing-model check; it is never loaded, because the examples that name
 # it are loaded and checked but not queued (``not_queued`` in example_workflows_spec.py).
-NAME_ONLY_MODELS = (f"text_encoders/{WAN21_TEXT_ENCODER}",)  # umT5-XXL: fixed at 5.7B parameters in ComfyUI
+NAME_ONLY_MODELS = (f"text_encoders/{WAN21_TEXT_ENCODER}",  # umT5-XXL: fixed at 5.7B parameters in ComfyUI
+                    f"checkpoints/{SAM31_CHECKPOINT}")  # SAM3.1: fixed at 519.7M parameters (and its text encoder)
 
 
 def ensure_tiny_models(cache_dir: str | os.PathLike | None = None) -> dict[str, str]:
@@ -252,11 +255,17 @@ def ensure_tiny_models(cache_dir: str | os.PathLike | None = None) -> dict[str, 
 
 
 def write_example_clip(input_dir: str | os.PathLike) -> Path:
-    """Write the example workflows' demo clip (``tools/example_clip.py``) into ``input_dir``."""
-    import example_clip  # tools/; needs numpy and Pillow, so imported only here
+    """Write the example workflows' demo clip (``tools/example_clip.py``) into ``input_dir``, as an
+    animated WebP and, for the VIDEO example's Load Video, as an MP4 with a sound track."""
+    import example_clip  # tools/; needs numpy and Pillow (and PyAV for the video), so imported only here
 
-    return example_clip.write_animated_webp(example_clip.make_example_clip(),
-                                            Path(input_dir) / example_clip.CLIP_FILE_NAME)
+    frames = example_clip.make_example_clip()
+    try:
+        example_clip.write_video(frames, Path(input_dir) / example_clip.VIDEO_FILE_NAME)
+    except ImportError as error:  # PyAV: ComfyUI requires it, but this process may not be ComfyUI's Python
+        log.warning("no %s for the VIDEO example (%s): its Load Video will report the file missing",
+                    example_clip.VIDEO_FILE_NAME, error)
+    return example_clip.write_animated_webp(frames, Path(input_dir) / example_clip.CLIP_FILE_NAME)
 
 
 def prepare_base_dir(base_dir: str | os.PathLike, *, models: dict[str, str | os.PathLike] | None = None,

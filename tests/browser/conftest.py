@@ -9,9 +9,9 @@ imports playwright only when it drives a browser).
 One ComfyUI server runs per session, as a subprocess (``comfy_browser.py``), from a
 scratch base directory: only this pack in ``custom_nodes``, the tiny test models (SD1.5
 checkpoint and ControlNet, Wan 2.1 T2V model and VAE, Wan I2V model as both Wan 2.2 experts)
-under the example workflows' model names, an empty placeholder under the name of the umT5-XXL
-text encoder (never loaded: the Wan examples are not queued), the demo clip in ``input``, frontend settings that suppress
-first-run dialogs. One Chromium runs per session; each test gets a fresh browser context and page.
+under the example workflows' model names, empty placeholders under the names of the umT5-XXL
+text encoder and SAM3.1 (never loaded: the Wan and SAM3 examples are not queued), the demo clip in ``input`` (and as
+an MP4 with sound, for Load Video), frontend settings that suppress first-run dialogs. One Chromium runs per session; each test gets a fresh browser context and page.
 
 Screenshots and logs go to ``tests/browser/artifacts/`` (``$ADT_BROWSER_ARTIFACTS``
 overrides); with ``ADT_UPDATE_PREVIEWS=1`` each example's loaded-graph screenshot also

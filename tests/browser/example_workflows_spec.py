@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from example_clip import CLIP_FILE_NAME, MASK_CHANNEL, MASK_THRESHOLD
+from example_clip import CLIP_FILE_NAME, MASK_CHANNEL, MASK_THRESHOLD, VIDEO_FILE_NAME
 
 CHECKPOINT = "v1-5-pruned-emaonly.safetensors"
 CONTROLNET = "control_v11f1e_sd15_tile.safetensors"
@@ -32,6 +32,14 @@ _WAN22_FILES = "https://huggingface.co/Comfy-Org/Wan_2.2_ComfyUI_Repackaged/reso
 WAN22_I2V_HIGH_NOISE = "wan2.2_i2v_high_noise_14B_fp8_scaled.safetensors"  # diffusion_models
 WAN22_I2V_LOW_NOISE = "wan2.2_i2v_low_noise_14B_fp8_scaled.safetensors"  # diffusion_models
 WAN22_NOT_QUEUED = WAN21_NOT_QUEUED
+
+# SAM3.1, as ComfyUI's own SAM3 blueprints load it (blueprints/Video Segmentation (SAM3).json): CheckpointLoaderSimple
+# gives the model and its text encoder; the download address is the blueprint's.
+SAM31_CHECKPOINT = "sam3.1_multiplex_fp16.safetensors"  # checkpoints
+SAM31_URL = f"https://huggingface.co/Comfy-Org/sam3.1/resolve/main/checkpoints/{SAM31_CHECKPOINT}"
+SAM3_NOT_QUEUED = ("running it needs SAM3.1's weights: ComfyUI builds SAM3 at its full size (519.7M parameters, plus "
+                   "its text encoder) whatever the checkpoint holds, so no test model can be made: the browser tier "
+                   "loads and checks it but does not queue it")
 
 # Impact Pack's node properties in workflows its users save (what the frontend records for a registry pack).
 IMPACT_PROPERTIES = {"cnr_id": "comfyui-impact-pack", "ver": "8.8.1"}
@@ -295,8 +303,49 @@ def video_detailer_wan22_i2v() -> WorkflowSpec:
     )
 
 
+def video_detailer_sam3() -> WorkflowSpec:
+    """(f) A VIDEO in, a VIDEO out, the subjects found and tracked by ComfyUI's SAM3: Load Video -> SAM3 Video
+    Track (a text prompt) -> SAM3 Track to SEGS (one SEG per tracked object) -> the VIDEO detailer -> Save
+    Video, the frame rate and sound track carried through."""
+    detailer_widgets = dict(_OUR_DETAILER_WIDGETS, feather=5)
+    nodes = [
+        NodeSpec("video", "LoadVideo", (40, 60), {"file": VIDEO_FILE_NAME}, title="Load video"),
+        NodeSpec("sam3_checkpoint", "CheckpointLoaderSimple", (40, 440), {"ckpt_name": SAM31_CHECKPOINT},
+                 title="SAM3.1 (model and text encoder)"),
+        NodeSpec("checkpoint", "CheckpointLoaderSimple", (40, 700), {"ckpt_name": CHECKPOINT}),
+        NodeSpec("components", "GetVideoComponents", (440, 60)),
+        NodeSpec("sam3_prompt", "CLIPTextEncode", (440, 300), {"text": "orb"}, title="What SAM3 tracks"),
+        *_prompt_nodes(620),
+        NodeSpec("sam3_track", "SAM3_VideoTrack", (860, 60),
+                 {"detection_threshold": 0.5, "max_objects": 4, "detect_interval": 1}),
+        NodeSpec("pipe", OURS + "ToBasicPipe", (860, 620)),
+        NodeSpec("objects", OURS + "SAM3TrackToSEGS", (1280, 60),
+                 {"object_indices": "", "order_by": "size", "max_objects": 0, "crop_factor": 3.0, "label": "orb"}),
+        NodeSpec("detailer", OURS + "VideoDetailerForEachPipe", (1700, 60), detailer_widgets),
+        NodeSpec("save", "SaveVideo", (2120, 60), {"filename_prefix": "animatediff_detailer/sam3_detailed",
+                                                   "format": "auto", "codec": "auto"}),
+    ]
+    links = [
+        ("video", 0, "components", "video"), ("components", 0, "sam3_track", "images"),
+        ("sam3_checkpoint", 0, "sam3_track", "model"), ("sam3_checkpoint", 1, "sam3_prompt", "clip"),
+        ("sam3_prompt", 0, "sam3_track", "conditioning"),
+        ("sam3_track", 0, "objects", "track_data"), ("components", 0, "objects", "image_frames"),
+        *_pipe_links(("checkpoint", 0), ("checkpoint", 1), ("checkpoint", 2)),
+        ("video", 0, "detailer", "video"), ("objects", 0, "detailer", "segs"), ("pipe", 0, "detailer", "basic_pipe"),
+        ("detailer", 0, "save", "video"),
+    ]
+    return WorkflowSpec(
+        "video_detailer_sam3",
+        "Detail the objects SAM3 tracks in a video: Load Video, SAM3 Video Track with a text prompt, one SEG per "
+        "tracked object, the VIDEO detailer, Save Video; frame rate and sound carried through.",
+        nodes, links,
+        properties={"sam3_checkpoint": _download("checkpoints", SAM31_CHECKPOINT, SAM31_URL)},
+        not_queued=SAM3_NOT_QUEUED,
+    )
+
+
 EXAMPLES = (video_detailer, video_detailer_controlnet, impact_shared_video_detailer, video_detailer_wan21,
-            video_detailer_wan22_i2v)
+            video_detailer_wan22_i2v, video_detailer_sam3)
 
 
 def all_specs() -> list[WorkflowSpec]:

@@ -14,9 +14,10 @@ preview, ``example_workflows/<stem>.png``, and its template-browser thumbnail ``
 An example whose spec gives a ``not_queued`` reason (``example_workflows_spec.py``; the test id
 ends in ``-load_only``) gets every load check, and, in place of the server's validation at queue
 time, ``tools/validate_workflow.py`` against the server's ``/object_info``; it is not queued, and
-the reason is printed in the tier's summary. Only the Wan examples (2.1, 2.2 image to video) are
-such: running them needs the real umT5-XXL text encoder, which no test can make; the scratch ComfyUI lists an empty
-placeholder under its name (``NAME_ONLY_MODELS`` in ``comfy_browser.py``).
+the reason is printed in the tier's summary. The Wan examples (2.1, 2.2 image to video) are such: running them
+needs the real umT5-XXL text encoder, which no test can make; so is the SAM3 example: ComfyUI builds SAM3 at full
+size whatever its file holds. The scratch ComfyUI lists an empty placeholder under each name (``NAME_ONLY_MODELS`` in
+``comfy_browser.py``).
 
 The checks are shown able to fail: a workflow with an unknown node type is reported missing
 (by LiteGraph's registry and by the frontend's own missing-nodes store) and rejected by the

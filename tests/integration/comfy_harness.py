@@ -117,10 +117,14 @@ class ClipSettings:
     radius: int = 0
     x_start: float = 0.3
     x_end: float = 0.7
+    radius_end: int = 0  # > 0: the subject grows from radius to this over the clip
 
     def inputs(self) -> dict[str, Any]:
-        return {"frames": self.frames, "width": self.width, "height": self.height, "seed": self.seed,
-                "radius": self.radius, "x_start": self.x_start, "x_end": self.x_end}
+        values = {"frames": self.frames, "width": self.width, "height": self.height, "seed": self.seed,
+                  "radius": self.radius, "x_start": self.x_start, "x_end": self.x_end}
+        if self.radius_end:
+            values["radius_end"] = self.radius_end
+        return values
 
 
 def mask_to_segs_inputs(crop_factor: float = 2.0, drop_size: int = 4) -> dict[str, Any]:

@@ -77,7 +77,7 @@ def build_pipeline(comfy, *, clip: ClipSettings | None = None, detail: DetailSet
                    interrupt_after_calls: int = 0, cond_mask: dict | None = None, refiner: bool = False,
                    animatediff: str | None = None, crop_mode: str | None = None, comfy_context: int = 0,
                    detailer_extra: dict | None = None, vae_interrupt_on_encode: int | None = None,
-                   vae_oom_calls: int = 0, unet_batch_limit: int = -1) -> Pipeline:
+                   vae_oom_calls: int = 0, unet_batch_limit: int = -1, oracle: bool = False) -> Pipeline:
     """The standard detailing graph; ``pastes`` maps a name to a paste node id (run with feather 0, and
     ours with color_match off: these runs compare pastes bit for bit, the colour match has its tests).
 
@@ -111,6 +111,9 @@ def build_pipeline(comfy, *, clip: ClipSettings | None = None, detail: DetailSet
         ids["model"] = g.add("TestRecordingModel", model=model, tag=record_tag,
                              interrupt_after_calls=interrupt_after_calls, batch_limit=unet_batch_limit)
         model = out(ids["model"])
+    if oracle:  # the model changes nothing (TestOracleModel)
+        ids["oracle"] = g.add("TestOracleModel", model=model)
+        model = out(ids["oracle"])
     if animatediff is not None:
         ade_inputs = {"model": model, "beta_schedule": "autoselect"}
         if animatediff == "context":

@@ -200,7 +200,8 @@ def test_the_tracker_without_mask_or_detector_says_what_to_connect(comfy, tracke
     g.add("TestSink", segs=OUT(segs))
     result = comfy.run(g, check=False)
     assert not result.success
-    assert "either a mask" in result.error["exception_message"] and "neither is connected" in result.error["exception_message"]
+    assert "one source of detections: a mask" in result.error["exception_message"]
+    assert "none is connected" in result.error["exception_message"]
 
 
 # --- the real Ultralytics detector (Impact Subpack) ----------------------------------------------

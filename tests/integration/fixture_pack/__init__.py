@@ -14,6 +14,7 @@ for users. Nodes:
   requesting a cancel after a number of UNet calls, or running out of memory (as a GPU
   would) on every UNet batch larger than ``batch_limit`` (-1: no limit). Conditioning batches include each
   cond's ControlNet chain (hint, strength, range); UNet calls the ControlNet residuals they got.
+* ``TestOracleModel``: a MODEL predicting the clean latent it samples from (it changes nothing).
 * ``TestRecordingVAE``: a VAE that records its encode/decode calls and can request a cancel
   during one of them.
 * ``TestRetype``: frames cast to another float type and a mask scaled, as other packs emit them.
@@ -23,6 +24,8 @@ for users. Nodes:
   listed frames; Impact's SEGS types (numpy bbox and mask, list crop region, array confidence).
 * ``TestColourCastSegs``: SEGS whose refined crop is the frames' crop under a colour cast.
 * ``TestSink``: an output node taking anything the tests want ComfyUI to compute.
+* ``TestSAM3TrackData``, ``TestBoundingBoxes``, ``TestAudio``: SAM3's track data and boxes and an
+  AUDIO, as ComfyUI's nodes emit them (``sam3_video.py``).
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from collections import namedtuple
 
 import torch
 
+from .sam3_video import NODE_CLASS_MAPPINGS as SAM3_VIDEO_NODES
 from .synthetic import box_mask, make_clip
 
 # Another pack's SEG, as Impact Pack defines it (same fields and order): the fake detector hands
@@ -77,6 +81,7 @@ class TestClipSource:
                 "radius": ("INT", {"default": 0, "min": 0, "max": 1024}),
                 "x_start": ("FLOAT", {"default": 0.3, "min": 0.0, "max": 1.0, "step": 0.01}),
                 "x_end": ("FLOAT", {"default": 0.7, "min": 0.0, "max": 1.0, "step": 0.01}),
+                "radius_end": ("INT", {"default": 0, "min": 0, "max": 1024}),
             },
         }
 
@@ -85,8 +90,8 @@ class TestClipSource:
     FUNCTION = "make"
     CATEGORY = "_adtest"
 
-    def make(self, frames, width, height, seed, radius=0, x_start=0.3, x_end=0.7):
-        return make_clip(frames, width, height, seed, radius, x_start, x_end)
+    def make(self, frames, width, height, seed, radius=0, x_start=0.3, x_end=0.7, radius_end=0):
+        return make_clip(frames, width, height, seed, radius, x_start, x_end, radius_end=radius_end)
 
 
 class TestBoxMask:
@@ -310,6 +315,43 @@ class TestRecordingModel:
         model.set_model_unet_function_wrapper(_record_unet(tag, interrupt_after_calls, previous, batch_limit))
         model.add_wrapper_with_key(WrappersMP.OUTER_SAMPLE, RECORDER_KEY, _record_outer_sample(tag))
         model.add_wrapper_with_key(WrappersMP.CALC_COND_BATCH, RECORDER_KEY, _record_cond_batch(tag))
+        return (model,)
+
+
+def _oracle_outer_sample(state):
+    def wrapper(executor, *args, **kwargs):
+        latent = args[1]
+        state["clean"] = executor.class_obj.model_patcher.model.process_latent_in(latent)
+        return executor(*args, **kwargs)
+
+    return wrapper
+
+
+class TestOracleModel:
+    """A MODEL whose every prediction is the clean latent it was asked to sample from: sampling then
+    returns that latent exactly, whatever the noise, as a model that changes nothing would."""
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"model": ("MODEL",)}}
+
+    RETURN_TYPES = ("MODEL",)
+    FUNCTION = "wrap"
+    CATEGORY = "_adtest"
+
+    def wrap(self, model):
+        from comfy.patcher_extension import WrappersMP
+
+        state = {}
+        model = model.clone()
+
+        def predict(apply_model, args):
+            x = args["input"]
+            clean = state["clean"].to(x)
+            return clean.repeat(x.shape[0] // clean.shape[0], *([1] * (clean.ndim - 1)))
+
+        model.set_model_unet_function_wrapper(predict)
+        model.add_wrapper_with_key(WrappersMP.OUTER_SAMPLE, "adtest_oracle", _oracle_outer_sample(state))
         return (model,)
 
 
@@ -587,6 +629,7 @@ NODE_CLASS_MAPPINGS = {
     "TestTextConditioning": TestTextConditioning,
     "TestClipVisionOutput": TestClipVisionOutput,
     "TestRecordingModel": TestRecordingModel,
+    "TestOracleModel": TestOracleModel,
     "TestRecordingVAE": TestRecordingVAE,
     "TestOutOfMemoryVAE": TestOutOfMemoryVAE,
     "TestRetype": TestRetype,
@@ -594,5 +637,6 @@ NODE_CLASS_MAPPINGS = {
     "TestFakeDetector": TestFakeDetector,
     "TestColourCastSegs": TestColourCastSegs,
     "TestSink": TestSink,
+    **SAM3_VIDEO_NODES,
 }
 NODE_DISPLAY_NAME_MAPPINGS = {name: f"{name} [adtest]" for name in NODE_CLASS_MAPPINGS}

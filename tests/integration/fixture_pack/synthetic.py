@@ -12,20 +12,23 @@ import torch
 
 
 def clip_geometry(frames: int, width: int, height: int, radius: int = 0,
-                  x_start: float = 0.3, x_end: float = 0.7, y: float = 0.5) -> list[tuple[float, float, float]]:
-    """The disc of every frame as ``(center_x, center_y, radius)`` in pixels."""
+                  x_start: float = 0.3, x_end: float = 0.7, y: float = 0.5,
+                  radius_end: int = 0) -> list[tuple[float, float, float]]:
+    """The disc of every frame as ``(center_x, center_y, radius)`` in pixels; with ``radius_end`` the
+    radius grows linearly from ``radius`` to it over the clip (a subject coming closer)."""
     r = float(radius) if radius > 0 else max(2.0, 0.12 * min(width, height))
+    r_end = float(radius_end) if radius_end > 0 else r
     out = []
     for i in range(frames):
         t = i / (frames - 1) if frames > 1 else 0.0
         cx = (x_start + (x_end - x_start) * t) * width
         cy = y * height + 0.04 * height * math.sin(2.0 * math.pi * t)  # a small vertical bob
-        out.append((cx, cy, r))
+        out.append((cx, cy, r + (r_end - r) * t))
     return out
 
 
 def make_clip(frames: int = 8, width: int = 128, height: int = 128, seed: int = 0, radius: int = 0,
-              x_start: float = 0.3, x_end: float = 0.7, y: float = 0.5) -> tuple[torch.Tensor, torch.Tensor]:
+              x_start: float = 0.3, x_end: float = 0.7, y: float = 0.5, radius_end: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """IMAGE ``[F, H, W, 3]`` float32 in 0..1 and MASK ``[F, H, W]`` float32 of exactly 0.0 or 1.0.
 
     The background is the same on every frame (gradient + stripes + seeded grain); the disc
@@ -46,7 +49,7 @@ def make_clip(frames: int = 8, width: int = 128, height: int = 128, seed: int = 
     images = background.unsqueeze(0).repeat(frames, 1, 1, 1)
     masks = torch.zeros((frames, height, width), dtype=torch.float32)
     pixel_x, pixel_y = xs + 0.5, ys + 0.5
-    for i, (cx, cy, r) in enumerate(clip_geometry(frames, width, height, radius, x_start, x_end, y)):
+    for i, (cx, cy, r) in enumerate(clip_geometry(frames, width, height, radius, x_start, x_end, y, radius_end)):
         inside = (pixel_x - cx) ** 2 + (pixel_y - cy) ** 2 <= r * r
         stripes = 0.5 + 0.5 * torch.sin((pixel_x - cx) * 0.9)
         disc = torch.stack([0.85 + 0.1 * stripes, 0.15 + 0.3 * stripes, 0.2 * (1 - stripes)], dim=-1)

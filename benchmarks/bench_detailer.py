@@ -11,7 +11,7 @@ Tables (each a flag; the defaults print the first):
 
 * ``--frames 8 16 32 [--large 512]``: the tiny SD1.5 checkpoint, ours against Impact's
   ``SEGSDetailerForAnimateDiff`` (feather 0: Impact 7.10.6 breaks on ComfyUI 0.29 with any
-  feather, see SPEC section 3), ours with Impact's settings (union crop, context_length 0),
+  feather, see docs/BEHAVIOUR.md §3), ours with Impact's settings (union crop, context_length 0),
   with fp32 sampling, with ComfyUI's fp32 throughout (encode, sampling and decode, as Impact), and with
   our id's own defaults (tracked crop, auto context windows, auto precisions); ``--rows`` picks
   rows by label (``--rows "Impact 7.10.6" "ours, own defaults"``). With ``--repeats`` the rows of

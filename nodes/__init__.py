@@ -35,6 +35,7 @@ from .registry import (
     impact_alias_values,
     impact_fallbacks,
     impact_pack_installed,
+    impact_replacements,
     redirect_missing_nodes,
 )
 
@@ -84,8 +85,7 @@ if IMPACT_PACK_INSTALLED:
     log.info("AnimateDiff Detailer: Impact Pack is installed; our nodes use their own ids only")
     environment.install_impact_fallback(
         impact_fallbacks(NODE_ENTRIES),
-        {entry.impact_id: list((entry.impact_class or entry.node_class).INPUT_TYPES()["required"])
-         for entry in NODE_ENTRIES if entry.impact_id},
+        impact_replacements(NODE_ENTRIES),
         impact_alias_values(NODE_ENTRIES),
         redirect_missing_nodes,
     )

@@ -20,13 +20,16 @@ from ..core.segs import unpack_segs
 from .adapter import environment
 from .adapter.inputs import unpack_basic_pipe
 from .adapter.sampling import ComfySamplingBackend
-from .detailer_inputs import DETAIL_AND_PASTE, DETAILER, core_options, node_inputs
+from .detailer_inputs import DETAIL_AND_PASTE, DETAILER, core_options, impact_input_names, node_inputs
 from .registry import PACK_CATEGORY
 from .segs_nodes import colour_match_from
 
 log = logging.getLogger(__name__)
 
 IMPACT_DETAILER_CATEGORY = "ImpactPack/Detailer"
+# What users type in the node search for a video detailer (the frontend matches each alias fuzzily).
+DETAILER_SEARCH_ALIASES = ["face detailer video", "video detailer", "adetailer", "after detailer", "wan detailer",
+                           "animatediff detailer", "hand detailer video", "segs detailer", "video inpaint region"]
 
 
 def empty_cnet_image() -> torch.Tensor:
@@ -109,6 +112,7 @@ class SEGSDetailerForAnimateDiff:
     )
     RETURN_TYPES = ("SEGS", "IMAGE")
     RETURN_NAMES = ("segs", "cnet_images")
+    SEARCH_ALIASES = DETAILER_SEARCH_ALIASES
     OUTPUT_IS_LIST = (False, True)
     OUTPUT_TOOLTIPS = ("The refined SEGS: each SEG's cropped_image holds its detailed frames.",
                        "The ControlNet hint images each SEG used (one black image when none).")
@@ -131,6 +135,7 @@ class ImpactSEGSDetailerForAnimateDiff(SEGSDetailerForAnimateDiff):
 
     CATEGORY = IMPACT_DETAILER_CATEGORY
     IMPACT = True  # saved Impact workflows behave as before
+    IMPACT_INPUTS = impact_input_names(DETAILER)  # Impact's own inputs (registry.impact_replacements)
 
 
 class DetailerForEachPipeForAnimateDiff:
@@ -140,6 +145,7 @@ class DetailerForEachPipeForAnimateDiff:
                    "as SEGS Paste does (color_match: the refined crop first takes the frame's colours).")
     RETURN_TYPES = ("IMAGE", "SEGS", "BASIC_PIPE", "IMAGE")
     RETURN_NAMES = ("image", "segs", "basic_pipe", "cnet_images")
+    SEARCH_ALIASES = [*DETAILER_SEARCH_ALIASES, "detail and paste", "face fix video"]
     OUTPUT_IS_LIST = (False, False, False, True)
     OUTPUT_TOOLTIPS = ("The frames with every SEG detailed and pasted.", "The refined SEGS.",
                        "The basic_pipe, passed through.", "The ControlNet hint images used (one black image when none).")
@@ -167,3 +173,4 @@ class DetailerForEachPipeForAnimateDiff:
 class ImpactDetailerForEachPipeForAnimateDiff(DetailerForEachPipeForAnimateDiff):
     CATEGORY = IMPACT_DETAILER_CATEGORY
     IMPACT = True  # Impact's defaults: union crop, no windows, fp32, no colour match
+    IMPACT_INPUTS = impact_input_names(DETAIL_AND_PASTE)

@@ -1,4 +1,4 @@
-"""Which node ids the pack registers, so that it lives beside Impact Pack (SPEC section 5).
+"""Which node ids the pack registers, so that it lives beside Impact Pack (docs/BEHAVIOUR.md §5).
 
 Every node has an id of our own. A node that is a drop-in for an Impact Pack node is
 also registered under Impact's id, but only when Impact Pack is not installed: ComfyUI
@@ -85,6 +85,75 @@ def impact_alias_values(entries: Iterable[NodeEntry]) -> dict[str, dict[str, Any
         if differing:
             values[entry.impact_id] = differing
     return values
+
+
+# Input types the frontend shows as widgets (a list of choices is a combo); any other type is a socket.
+WIDGET_TYPES = ("INT", "FLOAT", "BOOLEAN", "STRING", "COMBO")
+SEED_CONTROL = "control_after_generate"  # the combo the frontend adds after a seed widget, saved right after it
+
+
+def saved_widget_ids(input_types: dict[str, dict[str, tuple]], names: Iterable[str]) -> list[str]:
+    """The ids of the values the frontend saves for inputs ``names`` of a node declared by ``input_types``, in its
+    ``widgets_values`` order: each widget input, and after a seed its control value ("fixed", "randomize", ...)."""
+    specs = {**input_types.get("required", {}), **input_types.get("optional", {})}
+    ids = []
+    for name in names:
+        kind, options = specs[name][0], (specs[name][1] if len(specs[name]) > 1 else {})
+        if not (isinstance(kind, (list, tuple)) or kind in WIDGET_TYPES) or options.get("forceInput"):
+            continue
+        ids.append(name)
+        control = options.get("control_after_generate", kind == "INT" and name in ("seed", "noise_seed"))
+        if control:
+            ids.append(control if isinstance(control, str) else SEED_CONTROL)
+    return ids
+
+
+@dataclass(frozen=True)
+class Replacement:
+    """What ComfyUI's Node Replacement API learns for one Impact id: the frontend's *Replace* moves every
+    link and saved widget value (``input_mapping``, ``old_widget_ids``: the Impact node's saved widget
+    order) and sets our extra inputs to their values under Impact's id; the server, applying it to a
+    queued prompt whose node is still missing, maps only ``server_input_mapping`` (the inputs every
+    prompt has: ComfyUI fails on a mapped input a prompt lacks, such as the seed's control value or an
+    unconnected optional socket). See docs/BEHAVIOUR.md §5."""
+
+    old_node_id: str
+    new_node_id: str
+    old_widget_ids: list[str]
+    input_mapping: list[dict[str, Any]]
+    output_mapping: list[dict[str, int]]
+    server_input_mapping: list[dict[str, Any]]
+
+    def as_dict(self) -> dict[str, Any]:
+        """What ``/node_replacements`` serves the frontend for it."""
+        return {"new_node_id": self.new_node_id, "old_node_id": self.old_node_id,
+                "old_widget_ids": list(self.old_widget_ids), "input_mapping": list(self.input_mapping),
+                "output_mapping": list(self.output_mapping)}
+
+
+def impact_replacements(entries: Iterable[NodeEntry]) -> list[Replacement]:
+    """One :class:`Replacement` per Impact id of ours (our node for Impact's), from the alias class's
+    ``IMPACT_INPUTS``: Impact's inputs in Impact's order, the rest of the alias's inputs being ours."""
+    alias_values = impact_alias_values(entries)
+    replacements = []
+    for entry in entries:
+        if not entry.impact_id:
+            continue
+        alias = entry.impact_class or entry.node_class
+        declared = alias.INPUT_TYPES()
+        impact_inputs = list(getattr(alias, "IMPACT_INPUTS", None) or
+                             [*declared.get("required", {}), *declared.get("optional", {})])
+        widget_ids = saved_widget_ids(declared, impact_inputs)
+        moved = [{"new_id": name, "old_id": name} for name in impact_inputs]
+        moved += [{"new_id": name, "old_id": name} for name in widget_ids if name not in impact_inputs]
+        values = [{"new_id": name, "set_value": value} for name, value in alias_values.get(entry.impact_id, {}).items()]
+        required = [{"new_id": name, "old_id": name} for name in declared.get("required", {})]
+        replacements.append(Replacement(
+            old_node_id=entry.impact_id, new_node_id=ID_PREFIX + entry.short_name, old_widget_ids=widget_ids,
+            input_mapping=moved + values,
+            output_mapping=[{"new_idx": index, "old_idx": index} for index in range(len(alias.RETURN_TYPES))],
+            server_input_mapping=required + values))
+    return replacements
 
 
 def redirect_missing_nodes(prompt: dict, fallbacks: dict[str, str], registered: Container[str],

@@ -17,6 +17,7 @@ from ..core.segs_ops import ORDER_KEYS, order_segs, parse_labels, preview_crops,
 from .adapter.controlnet import attach_control_net
 from .adapter.environment import max_resolution
 from .adapter.inputs import unpack_basic_pipe
+from .adapter.previews import animated_preview
 from .adapter.progress import step_progress
 from .detailer_inputs import colour_match_inputs
 from .registry import PACK_CATEGORY
@@ -52,17 +53,17 @@ class MaskToSEGSForVideo(SegsNode):
                                          "tooltip": "One SEG around all regions instead of one per region."}),
                 "crop_factor": ("FLOAT", {"default": 3.0, "min": 1.0, "max": 100, "step": 0.1,
                                           "tooltip": "Crop region size relative to the region's bbox (more context around it)."}),
-                "bbox_fill": ("BOOLEAN", {"default": False, "label_on": "enabled", "label_off": "disabled",
+                "bbox_fill": ("BOOLEAN", {"default": False, "label_on": "enabled", "label_off": "disabled", "advanced": True,
                                           "tooltip": "Fill each frame's bbox of the region in its mask."}),
-                "drop_size": ("INT", {"min": 1, "max": max_resolution(), "step": 1, "default": 10,
+                "drop_size": ("INT", {"min": 1, "max": max_resolution(), "step": 1, "default": 10, "advanced": True,
                                       "tooltip": "Regions whose bbox is not larger than this (pixels) on both sides are dropped."}),
-                "contour_fill": ("BOOLEAN", {"default": False, "label_on": "enabled", "label_off": "disabled",
+                "contour_fill": ("BOOLEAN", {"default": False, "label_on": "enabled", "label_off": "disabled", "advanced": True,
                                              "tooltip": "Fill holes inside each region, in every frame."}),
             },
             "optional": {
                 "label": ("STRING", {"default": "A", "tooltip": "Label given to the SEGs (filter nodes select by it)."}),
-                "image_frames": ("IMAGE", {"tooltip": "The clip the mask was made from: its frame count is checked (one "
-                                                      "mask per frame, or one for all), e.g. against per-object masks."}),
+                "image_frames": ("IMAGE", {"tooltip": "The clip the mask was made from, to check its frame count (one "
+                                                      "mask per frame, or one for all) against per-object masks."}),
             },
         }
 
@@ -76,6 +77,7 @@ class MaskToSEGSForVideo(SegsNode):
 
 class ImpactMaskToSEGSForAnimateDiff(MaskToSEGSForVideo):
     CATEGORY = "ImpactPack/Operation"
+    IMPACT_INPUTS = ("mask", "combined", "crop_factor", "bbox_fill", "drop_size", "contour_fill")  # no label
 
 
 def colour_match_from(color_match: bool, color_match_strength: float) -> ColourMatch | None:
@@ -92,6 +94,8 @@ class SEGSPasteForVideo(SegsNode):
         "frame's colours around its mask edge (color_match), so no colour cast shows."
     )
     RETURN_TYPES = ("IMAGE",)
+    SEARCH_ALIASES = ["paste segs video", "segs paste", "paste face back", "composite detailed region",
+                      "blend segs into frames"]
     COLOR_MATCH_DEFAULT = True
 
     @classmethod
@@ -99,10 +103,10 @@ class SEGSPasteForVideo(SegsNode):
         return {
             "required": {
                 "image": ("IMAGE", {"tooltip": "The frames to paste onto."}),
-                "segs": ("SEGS", {"tooltip": "Refined SEGS (from a detailer); SEGS for another resolution are rescaled."}),
+                "segs": ("SEGS", {"tooltip": "Refined SEGS from a detailer (SEGS made for another resolution are rescaled)."}),
                 "feather": ("INT", {"default": 5, "min": 0, "max": 100, "step": 1,
                                     "tooltip": "The pasted region fades in over this many pixels inside its mask."}),
-                "alpha": ("INT", {"default": 255, "min": 0, "max": 255, "step": 1,
+                "alpha": ("INT", {"default": 255, "min": 0, "max": 255, "step": 1, "advanced": True,
                                   "tooltip": "Opacity of the pasted regions (255 = opaque)."}),
             },
             "optional": {
@@ -122,44 +126,47 @@ class SEGSPasteForVideo(SegsNode):
 class ImpactSEGSPaste(SEGSPasteForVideo):
     CATEGORY = "ImpactPack/Detailer"
     COLOR_MATCH_DEFAULT = False  # Impact's SEGSPaste pastes the pixels as they are
+    IMPACT_INPUTS = ("image", "segs", "feather", "alpha", "ref_image_opt")  # no colour match
 
 
 class TrackSEGSForVideo(SegsNode):
     """Per-frame detections (a MASK batch, an Impact detector or BOUNDING_BOX lists) linked into one SEG per subject track."""
 
     DESCRIPTION = (
-        "Finds the subjects in every frame (connected regions of a mask batch, an Impact Pack BBOX/SEGM detector "
-        "run on each frame, or per-frame boxes such as SAM3 Detect's bboxes) and links them over the clip into tracks: "
-        "one SEG per subject, with its own mask in every frame. Crossing subjects keep their identity (motion "
-        "prediction, one-to-one matching), frames a detector missed are filled, short tracks are dropped. Feeds the "
-        "detailer's tracked crop."
+        "Links per-frame detections into one SEG per subject over the clip, with its own mask in every frame. The "
+        "detections are the connected regions of a mask batch, an Impact Pack BBOX/SEGM detector run on each frame, "
+        "or per-frame boxes such as SAM3 Detect's bboxes. Crossing subjects keep their identity (motion prediction, "
+        "one-to-one matching), frames a detector missed are filled, short tracks are dropped. Feeds the detailer's "
+        "tracked crop."
     )
     RETURN_TYPES = ("SEGS",)
     OUTPUT_TOOLTIPS = ("One SEG per track, labelled <label>_<n> (n = 1 for the first in order_by), with a mask per "
                        "frame (empty where the subject is absent).",)
+    SEARCH_ALIASES = ["track faces", "face tracker", "object tracking video", "tracking segs", "detections to tracks",
+                      "bytetrack", "sort tracker", "person tracking"]
 
     @classmethod
     def INPUT_TYPES(cls) -> dict[str, dict[str, tuple]]:
         return {
             "required": {
-                "image_frames": ("IMAGE", {"tooltip": "The video frames [frames, height, width, 3]: the detector runs on "
-                                                      "them, and the SEGS are made for their size."}),
+                "image_frames": ("IMAGE", {"tooltip": "The video frames [frames, height, width, 3] the detector runs on and "
+                                                      "the SEGS are made for."}),
                 "threshold": ("FLOAT", {"default": 0.5, "min": 0.0, "max": 1.0, "step": 0.01,
-                                        "tooltip": "Detector and boxes: lowest confidence (score) kept. Mask: pixels "
-                                                   "above this value belong to a subject."}),
-                "dilation": ("INT", {"default": 0, "min": -512, "max": 512, "step": 1,
+                                        "tooltip": "Lowest detector confidence (or box score) kept, or for a mask "
+                                                   "the value above which a pixel belongs to a subject."}),
+                "dilation": ("INT", {"default": 0, "min": -512, "max": 512, "step": 1, "advanced": True,
                                      "tooltip": "Grow (> 0) or shrink (< 0) each detection's mask by a square of this "
                                                 "many pixels, as in Impact's detector nodes."}),
                 "crop_factor": ("FLOAT", {"default": 3.0, "min": 1.0, "max": 100, "step": 0.1,
                                           "tooltip": "Crop region size relative to the track's bbox over the clip (more "
                                                      "context around it)."}),
-                "drop_size": ("INT", {"min": 1, "max": max_resolution(), "step": 1, "default": 10,
+                "drop_size": ("INT", {"min": 1, "max": max_resolution(), "step": 1, "default": 10, "advanced": True,
                                       "tooltip": "Detections whose box is not larger than this (pixels) on both sides "
                                                  "are ignored."}),
-                "max_gap": ("INT", {"default": 4, "min": 0, "max": 1000, "step": 1,
-                                    "tooltip": "A track may miss this many frames in a row and go on: the missed frames "
-                                               "get the box interpolated and the last mask held. Longer gaps end it."}),
-                "min_track_length": ("INT", {"default": 3, "min": 1, "max": 100000, "step": 1,
+                "max_gap": ("INT", {"default": 4, "min": 0, "max": 1000, "step": 1, "advanced": True,
+                                    "tooltip": "Frames in a row a track may miss and go on (their box interpolated, "
+                                               "the last mask held); a longer gap ends it."}),
+                "min_track_length": ("INT", {"default": 3, "min": 1, "max": 100000, "step": 1, "advanced": True,
                                              "tooltip": "Tracks covering fewer frames (first to last detection) are "
                                                         "dropped: false detections seldom last."}),
                 "max_tracks": ("INT", {"default": 0, "min": 0, "max": 1000, "step": 1,
@@ -172,15 +179,15 @@ class TrackSEGSForVideo(SegsNode):
                                                                "or 'subject' for a mask); track n is <label>_<n>."}),
             },
             "optional": {
-                "mask": ("MASK", {"tooltip": "Per-frame masks from any segmenter [frames, height, width]. Give one of "
-                                             "mask, detector or boxes."}),
+                "mask": ("MASK", {"tooltip": "Per-frame masks [frames, height, width] from any segmenter (give one "
+                                             "of mask, detector or boxes)."}),
                 "detector": ("BBOX_DETECTOR,SEGM_DETECTOR",
-                             {"tooltip": "An Impact Pack detector (e.g. UltralyticsDetectorProvider's BBOX_DETECTOR "
-                                         "or SEGM_DETECTOR), run on every frame. Give one of mask, detector or boxes."}),
+                             {"tooltip": "An Impact Pack BBOX_DETECTOR or SEGM_DETECTOR (such as "
+                                         "UltralyticsDetectorProvider's) run on every frame (give one of mask, "
+                                         "detector or boxes)."}),
                 "boxes": ("BOUNDING_BOX", {"forceInput": True,
-                                           "tooltip": "Per-frame boxes in pixels of image_frames, e.g. SAM3 Detect's "
-                                                      "bboxes (a list of {x, y, width, height, score} per frame). Give "
-                                                      "one of mask, detector or boxes."}),
+                                           "tooltip": "Per-frame boxes in pixels of image_frames, such as SAM3 Detect's "
+                                                      "bboxes (give one of mask, detector or boxes)."}),
             },
         }
 
@@ -212,7 +219,10 @@ class TrackSEGSForVideo(SegsNode):
 class ToBasicPipe(PipeNode):
     """Bundle model, clip, vae and conditionings into a BASIC_PIPE."""
 
+    DESCRIPTION = ("Bundles a model, its clip and vae and the positive and negative conditioning into one BASIC_PIPE, "
+                   "the single input the detailers take.")
     RETURN_TYPES = ("BASIC_PIPE",)
+    OUTPUT_TOOLTIPS = ("The tuple (model, clip, vae, positive, negative), as Impact Pack's pipes hold it.",)
     RETURN_NAMES = ("basic_pipe",)
 
     @classmethod
@@ -234,12 +244,13 @@ class ToBasicPipe(PipeNode):
 class FromBasicPipe(PipeNode):
     """Split a BASIC_PIPE into its parts."""
 
+    DESCRIPTION = "Splits a BASIC_PIPE (ours or Impact Pack's) back into its model, clip, vae and two conditionings."
     RETURN_TYPES = ("MODEL", "CLIP", "VAE", "CONDITIONING", "CONDITIONING")
     RETURN_NAMES = ("model", "clip", "vae", "positive", "negative")
 
     @classmethod
     def INPUT_TYPES(cls) -> dict[str, dict[str, tuple]]:
-        return {"required": {"basic_pipe": ("BASIC_PIPE", {"tooltip": "A pipe from ToBasicPipe."})}}
+        return {"required": {"basic_pipe": ("BASIC_PIPE", {"tooltip": "A pipe from To Basic Pipe (or any pack that makes one)."})}}
 
     def doit(self, basic_pipe: Any) -> tuple:
         return tuple(unpack_basic_pipe(basic_pipe, "basic_pipe"))
@@ -270,12 +281,12 @@ class ControlNetForSEGS(SegsNode):
                 "segs": ("SEGS", {"tooltip": "The SEGS to give a ControlNet."}),
                 "control_net": ("CONTROL_NET", {"tooltip": "From ComfyUI's ControlNet loader."}),
                 "strength": ("FLOAT", {"default": 1.0, "min": 0.0, "max": 10.0, "step": 0.01, "tooltip": "ControlNet strength."}),
-                "start_percent": ("FLOAT", {"default": 0.0, "min": 0.0, "max": 1.0, "step": 0.001, "tooltip": "Where in the schedule it starts."}),
-                "end_percent": ("FLOAT", {"default": 1.0, "min": 0.0, "max": 1.0, "step": 0.001, "tooltip": "Where in the schedule it stops."}),
+                "start_percent": ("FLOAT", {"default": 0.0, "min": 0.0, "max": 1.0, "step": 0.001, "advanced": True, "tooltip": "Where in the schedule it starts."}),
+                "end_percent": ("FLOAT", {"default": 1.0, "min": 0.0, "max": 1.0, "step": 0.001, "advanced": True, "tooltip": "Where in the schedule it stops."}),
             },
             "optional": {
-                "control_image": ("IMAGE", {"tooltip": "Control frames (e.g. pose or depth) of the whole clip, one per frame or one for all."}),
-                "vae": ("VAE", {"tooltip": "Only for ControlNets that need a VAE."}),
+                "control_image": ("IMAGE", {"tooltip": "Control frames of the whole clip (pose, depth, ...), one per frame or one for all."}),
+                "vae": ("VAE", {"advanced": True, "tooltip": "Only for ControlNets that need a VAE."}),
             },
         }
 
@@ -287,6 +298,8 @@ class ControlNetForSEGS(SegsNode):
 class SEGSFilterByLabel(SegsNode):
     """Keep the SEGS with the given labels."""
 
+    DESCRIPTION = ("Splits SEGS by label: the SEGs whose label is exactly one of the list go to filtered, the others "
+                   "to remained.")
     RETURN_TYPES = ("SEGS", "SEGS")
     RETURN_NAMES = ("filtered", "remained")
 
@@ -294,7 +307,7 @@ class SEGSFilterByLabel(SegsNode):
     def INPUT_TYPES(cls) -> dict[str, dict[str, tuple]]:
         return {"required": {
             "segs": ("SEGS", {"tooltip": "SEGS to filter."}),
-            "labels": ("STRING", {"default": "face", "multiline": False, "tooltip": "Comma-separated labels to keep, e.g. 'face, hand'."}),
+            "labels": ("STRING", {"default": "face", "multiline": False, "tooltip": "Comma-separated labels to keep, such as 'face, hand'."}),
         }}
 
     def doit(self, segs: Any, labels: str) -> tuple[Any, Any]:
@@ -304,6 +317,8 @@ class SEGSFilterByLabel(SegsNode):
 class SEGSFilterBySize(SegsNode):
     """Keep the SEGS whose bbox size and confidence are in range."""
 
+    DESCRIPTION = ("Splits SEGS by bbox size and detector confidence: SEGs within the limits go to filtered, the others "
+                   "to remained.")
     RETURN_TYPES = ("SEGS", "SEGS")
     RETURN_NAMES = ("filtered", "remained")
 
@@ -324,6 +339,8 @@ class SEGSFilterBySize(SegsNode):
 class SEGSOrder(SegsNode):
     """Sort SEGS and keep the first few."""
 
+    DESCRIPTION = ("Sorts SEGS by bbox area, position, width, height or confidence and keeps the first few "
+                   "(take 0 keeps all).")
     RETURN_TYPES = ("SEGS",)
 
     @classmethod
@@ -342,17 +359,22 @@ class SEGSOrder(SegsNode):
 class SEGSPreview(SegsNode):
     """Every SEG's crops as one IMAGE batch, to look at what will be detailed (or was)."""
 
+    DESCRIPTION = ("Plays every SEG's crops in the node as an animated preview and returns them as one IMAGE batch, "
+                   "each SEG's frames in turn, to check what will be detailed (or was).")
     RETURN_TYPES = ("IMAGE",)
+    OUTPUT_TOOLTIPS = ("Each SEG's crops letterboxed to size x size, all frames of the first SEG, then the next.",)
+    OUTPUT_NODE = True  # shows its frames in the node even when nothing is connected to its output
 
     @classmethod
     def INPUT_TYPES(cls) -> dict[str, dict[str, tuple]]:
         return {
             "required": {
-                "segs": ("SEGS", {"tooltip": "SEGS to show; refined SEGS show their refined crops."}),
+                "segs": ("SEGS", {"tooltip": "SEGS to show (refined SEGS show their refined crops)."}),
                 "size": ("INT", {"default": 256, "min": 16, "max": 4096, "step": 8, "tooltip": "Side of each preview frame."}),
             },
             "optional": {"image_frames": ("IMAGE", {"tooltip": "Frames to cut the crops from when a SEG has no image."})},
         }
 
-    def doit(self, segs: Any, size: int, image_frames: torch.Tensor | None = None) -> tuple[torch.Tensor]:
-        return (preview_crops(segs, image_frames, size),)
+    def doit(self, segs: Any, size: int, image_frames: torch.Tensor | None = None) -> dict[str, Any]:
+        crops = preview_crops(segs, image_frames, size)
+        return {"ui": animated_preview(crops), "result": (crops,)}

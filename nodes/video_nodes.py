@@ -19,7 +19,7 @@ from ..core.images import check_frames
 from ..core.object_segs import DEFAULT_LABEL, ORDER_BY, ObjectOptions, objects_to_segs, parse_indices
 from .adapter.sam3 import read_track_data
 from .adapter.video import read_video, video_with_frames
-from .detailer import DetailerForEachPipeForAnimateDiff, bind_inputs
+from .detailer import DETAILER_SEARCH_ALIASES, DetailerForEachPipeForAnimateDiff, bind_inputs
 from .detailer_inputs import DETAIL_AND_PASTE, node_inputs
 from .registry import PACK_CATEGORY
 
@@ -49,8 +49,8 @@ class SAM3TrackToSEGS:
                 "track_data": ("SAM3_TRACK_DATA", {"tooltip": "The objects SAM3 Video Track followed over the clip (its "
                                                               "track_data output)."}),
                 "object_indices": ("STRING", {"default": "", "tooltip": "SAM3 object indices to keep, comma-separated "
-                                                                        "(e.g. '0,2', as in SAM3 Track to Mask); empty "
-                                                                        "keeps every object."}),
+                                                                        "(such as '0,2', as in SAM3 Track to Mask); "
+                                                                        "empty keeps every object."}),
                 "order_by": (list(ORDER_BY), {"default": "size",
                                               "tooltip": "Order of the SEGS (and of max_objects): size = mean share of "
                                                          "the frame covered, largest first; index = SAM3's object index."}),
@@ -65,8 +65,8 @@ class SAM3TrackToSEGS:
                                                 "with SEGS Filter by Label)."}),
             },
             "optional": {
-                "image_frames": ("IMAGE", {"tooltip": "The frames to make the SEGS for (their size; their count must be "
-                                                      "the track's). Without it: the size of the frames SAM3 tracked."}),
+                "image_frames": ("IMAGE", {"tooltip": "The frames to make the SEGS for, as many as the track's (without "
+                                                      "them, the SEGS take the size of the frames SAM3 tracked)."}),
             },
         }
 
@@ -109,11 +109,12 @@ class VideoDetailerForEachPipe:
     """Detail each SEG over all frames of a VIDEO and paste it; the VIDEO comes back with its audio and frame rate."""
 
     DESCRIPTION = (
-        "Details every SEG over all frames of a VIDEO and pastes it, as Detailer (SEGS, pipe) for AnimateDiff does for "
-        "an IMAGE batch, and returns a VIDEO with the source's frame rate, audio, metadata and bit depth unchanged: "
-        "Load Video -> this -> Save Video."
+        "Details every SEG over all frames of a VIDEO and pastes it, returning a VIDEO with the source's frame rate, "
+        "audio, metadata and bit depth unchanged. It does what Detailer (SEGS, pipe) for AnimateDiff does for an IMAGE "
+        "batch: Load Video -> this -> Save Video."
     )
     RETURN_TYPES = ("VIDEO", "SEGS", "BASIC_PIPE", "IMAGE")
+    SEARCH_ALIASES = [*DETAILER_SEARCH_ALIASES, "detail video file", "face fix video"]
     RETURN_NAMES = ("video", "segs", "basic_pipe", "cnet_images")
     OUTPUT_IS_LIST = (False, False, False, True)
     OUTPUT_TOOLTIPS = ("The video with every SEG detailed and pasted; frame rate, audio and metadata as the source's.",

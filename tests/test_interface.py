@@ -1,4 +1,4 @@
-"""The detailer's interface matches Impact Pack's SEGSDetailerForAnimateDiff (SPEC section 2),
+"""The detailer's interface matches Impact Pack's SEGSDetailerForAnimateDiff (docs/BEHAVIOUR.md §2),
 so workflows saved with Impact's node load with ours; and the ids we register live beside Impact."""
 
 from __future__ import annotations
@@ -189,3 +189,102 @@ def test_missing_impact_nodes_are_redirected_to_ours_with_inputs_kept():
                                       "color_match": False}}, "inputs kept, ours as under Impact's id"
     assert prompt["2"]["class_type"] == "MaskToSEGS_for_AnimateDiff", "a registered Impact node is left alone"
     assert prompt["3"]["class_type"] == "SomethingElse"
+
+
+# --- Node Replacement: what the frontend's Replace keeps ------------------------------------------
+
+IMPACT_DETAILER_WIDGET_IDS = ["guide_size", "guide_size_for", "max_size", "seed", "control_after_generate", "steps", "cfg",
+                              "sampler_name", "scheduler", "denoise", "refiner_ratio", "noise_mask_feather"]
+
+
+def _replacements() -> dict:
+    from animatediff_detailer.nodes import NODE_ENTRIES
+
+    return {r.old_node_id: r for r in registry.impact_replacements(NODE_ENTRIES)}
+
+
+def _frontend_replace(replacement, widgets_values: list) -> dict:
+    """What frontend 1.47's Replace gives each new widget: for each ``old_id`` mapping, the saved value at
+    that id's index in ``old_widget_ids`` (when the save has one); then each ``set_value``."""
+    values = {}
+    for mapping in replacement.input_mapping:
+        if "old_id" in mapping:
+            ids = replacement.old_widget_ids
+            if mapping["old_id"] in ids and ids.index(mapping["old_id"]) < len(widgets_values):
+                values[mapping["new_id"]] = widgets_values[ids.index(mapping["old_id"])]
+        else:
+            values[mapping["new_id"]] = mapping["set_value"]
+    return values
+
+
+def test_replacements_name_every_impact_node_in_its_saved_widget_order():
+    replacements = _replacements()
+    assert set(replacements) == {"SEGSDetailerForAnimateDiff", "DetailerForEachPipeForAnimateDiff",
+                                 "MaskToSEGS_for_AnimateDiff", "SEGSPaste", "ToBasicPipe", "FromBasicPipe"}
+    assert replacements["SEGSDetailerForAnimateDiff"].old_widget_ids == IMPACT_DETAILER_WIDGET_IDS
+    detail_and_paste = IMPACT_DETAILER_WIDGET_IDS[:10] + ["feather"] + IMPACT_DETAILER_WIDGET_IDS[10:]
+    assert replacements["DetailerForEachPipeForAnimateDiff"].old_widget_ids == detail_and_paste
+    assert replacements["MaskToSEGS_for_AnimateDiff"].old_widget_ids == ["combined", "crop_factor", "bbox_fill",
+                                                                         "drop_size", "contour_fill"]
+    assert replacements["SEGSPaste"].old_widget_ids == ["feather", "alpha"]
+    assert replacements["ToBasicPipe"].old_widget_ids == [] and replacements["FromBasicPipe"].old_widget_ids == []
+    for replacement in replacements.values():
+        assert replacement.new_node_id == registry.ID_PREFIX + {"MaskToSEGS_for_AnimateDiff": "MaskToSEGS"}.get(
+            replacement.old_node_id, replacement.old_node_id)
+        mapped = [m["old_id"] for m in replacement.input_mapping if "old_id" in m]
+        assert set(replacement.old_widget_ids) <= set(mapped), "every saved value is moved"
+        outputs = len(replacement.output_mapping)
+        assert replacement.output_mapping == [{"new_idx": i, "old_idx": i} for i in range(outputs)] and outputs >= 1
+
+
+def test_replace_keeps_every_saved_widget_value_of_an_impact_detailer():
+    """The older Impact save (no noise_mask_feather): every value lands on the widget of its name, the seed's
+    control value too; our inputs take their values under Impact's id."""
+    replacement = _replacements()["SEGSDetailerForAnimateDiff"]
+    saved = [512, True, 768, 565511830783268, "fixed", 6, 2, "lcm", "normal", 0.5, 0.2]
+    values = _frontend_replace(replacement, saved)
+    assert values == {"guide_size": 512, "guide_size_for": True, "max_size": 768, "seed": 565511830783268,
+                      "control_after_generate": "fixed", "steps": 6, "cfg": 2, "sampler_name": "lcm",
+                      "scheduler": "normal", "denoise": 0.5, "refiner_ratio": 0.2, "crop_mode": "union",
+                      "context_length": 0, "sampling_precision": "fp32", "vae_decode_precision": "fp32"}
+    sockets = {m["old_id"] for m in replacement.input_mapping if "old_id" in m} - set(replacement.old_widget_ids)
+    assert sockets == {"image_frames", "segs", "basic_pipe", "refiner_basic_pipe_opt", "scheduler_func_opt"}, (
+        "links of every socket move, the optional ones included")
+
+
+def test_the_server_side_mapping_names_only_inputs_every_prompt_has():
+    """ComfyUI applies input_mapping to queued prompts and fails on an old_id the prompt lacks: the seed's
+    control value is never in a prompt, unconnected optional sockets are left out."""
+    for replacement in _replacements().values():
+        from animatediff_detailer.nodes import NODE_ENTRIES
+
+        entry = next(e for e in NODE_ENTRIES if e.impact_id == replacement.old_node_id)
+        required = list((entry.impact_class or entry.node_class).INPUT_TYPES()["required"])
+        assert [m["old_id"] for m in replacement.server_input_mapping if "old_id" in m] == required
+        assert [m for m in replacement.server_input_mapping if "set_value" in m] == [
+            m for m in replacement.input_mapping if "set_value" in m]
+
+
+def test_the_registration_serves_the_frontend_its_full_mapping(monkeypatch):
+    """ComfyUI's NodeReplace keeps input_mapping for the server and serves as_dict() to the frontend: ours keeps
+    the server's mapping safe and serves the full one."""
+
+    class NodeReplace:  # ComfyUI 0.29's comfy_api.latest.io.NodeReplace, its data as it keeps and serves it
+        def __init__(self, new_node_id, old_node_id, old_widget_ids=None, input_mapping=None, output_mapping=None):
+            self.new_node_id, self.old_node_id, self.old_widget_ids = new_node_id, old_node_id, old_widget_ids
+            self.input_mapping, self.output_mapping = input_mapping, output_mapping
+
+        def as_dict(self):
+            return {"new_node_id": self.new_node_id, "old_node_id": self.old_node_id,
+                    "old_widget_ids": self.old_widget_ids, "input_mapping": self.input_mapping,
+                    "output_mapping": self.output_mapping}
+
+    replacement = _replacements()["SEGSDetailerForAnimateDiff"]
+    registered = environment._node_replace(NodeReplace, replacement)
+    assert isinstance(registered, NodeReplace)
+    assert registered.input_mapping == replacement.server_input_mapping
+    served = registered.as_dict()
+    assert served["old_widget_ids"] == IMPACT_DETAILER_WIDGET_IDS
+    assert served["input_mapping"] == replacement.input_mapping
+    assert {"new_id": "control_after_generate", "old_id": "control_after_generate"} in served["input_mapping"]
+    assert served["output_mapping"] == [{"new_idx": 0, "old_idx": 0}, {"new_idx": 1, "old_idx": 1}]

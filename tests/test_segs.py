@@ -1,4 +1,4 @@
-"""SEG data from every producer format in SPEC section 1."""
+"""SEG data from every producer format in docs/BEHAVIOUR.md §1."""
 
 from __future__ import annotations
 

@@ -174,6 +174,7 @@ class RunResult:
     seconds: float
     finished_at: float = 0.0  # time.perf_counter() when the executor returned
     executor: Any = field(repr=False, default=None)
+    ui: dict[str, dict] = field(default_factory=dict)  # node id -> what it showed in the frontend ("images", ...)
 
     def output(self, node_id: str, slot: int = 0) -> Any:
         return self.outputs[node_id][slot]
@@ -422,6 +423,7 @@ class ComfyHarness:
 
         outputs: dict[str, list] = {}
         output_lists: dict[str, list] = {}
+        ui: dict[str, dict] = {}
         for node_id in prompt:
             entry = self._run_coroutine(executor.caches.outputs.get(node_id))
             if entry is None:
@@ -431,12 +433,15 @@ class ComfyHarness:
                 slots = [None if _holds_model(slot) else slot for slot in slots]
             output_lists[node_id] = list(slots)
             outputs[node_id] = [slot[0] if isinstance(slot, list) and slot else slot for slot in slots]
+            shown = getattr(entry, "ui", None)
+            if shown:
+                ui[node_id] = shown.get("output", shown)
 
         error_message = next((data for event, data in executor.status_messages if event == "execution_error"), None)
         interrupted = any(event == "execution_interrupted" for event, _ in executor.status_messages)
         result = RunResult(prompt_id, True, None, node_errors, bool(executor.success) and not interrupted
                            and error_message is None, interrupted, error_message, list(executor.status_messages),
-                           outputs, output_lists, seconds, finished_at, executor if keep_models else None)
+                           outputs, output_lists, seconds, finished_at, executor if keep_models else None, ui)
         if check and not result.success:
             raise AssertionError(result.describe_failure())
         return result

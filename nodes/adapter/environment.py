@@ -140,19 +140,22 @@ def has_own_context_windows(model: Any) -> bool:
     return getattr(getattr(params, "context_options", None), "context_length", None) is not None
 
 
-def install_impact_fallback(fallbacks: dict[str, str], required_inputs: dict[str, list[str]],
+def install_impact_fallback(fallbacks: dict[str, str], replacements: list[Any],
                             alias_values: dict[str, dict[str, Any]],
                             redirect_missing_nodes: Callable[[dict, dict[str, str], Any, dict], list[str]]) -> None:
-    """Let prompts with Impact ids run on our nodes when Impact Pack is installed but did not load.
+    """Let workflows with Impact ids run on our nodes when Impact Pack is installed but did not load.
 
     A prompt handler rewrites the missing ids before the server validates the prompt with
     ``redirect_missing_nodes(prompt, fallbacks, registered ids, alias_values)`` (the registry's:
     all inputs kept, and ``alias_values`` for our inputs the prompt lacks, so the node behaves as
-    under Impact's id); ComfyUI's Node Replacement API, where it exists, also learns the
-    replacements, so the frontend can offer them for missing nodes. Its server-side copy
-    keeps only the inputs named in the mapping, and it fails on one that a prompt lacks, so
-    only required inputs are mapped there, plus the alias values as set values; the prompt
-    handler has already done the full job.
+    under Impact's id). ComfyUI's Node Replacement API, where it exists, learns ``replacements``
+    (the registry's ``Replacement``: one per Impact id), so the frontend offers *Replace* for the
+    missing nodes and keeps every link and widget value (``old_widget_ids`` and the full
+    ``input_mapping`` are what ``/node_replacements`` serves). The server applies the same
+    registration to queued prompts, where a mapped input the prompt lacks (the seed's control
+    value, an unconnected optional socket) would fail the request: there only the replacement's
+    ``server_input_mapping`` is used (docs/BEHAVIOUR.md §5); the prompt handler has already done
+    the full job by then.
     """
     try:
         import server
@@ -180,8 +183,19 @@ def install_impact_fallback(fallbacks: dict[str, str], required_inputs: dict[str
         return
     if manager is None or not hasattr(io, "NodeReplace"):
         return
-    for old_id, new_id in fallbacks.items():
-        names = required_inputs.get(old_id, [])
-        mapping = [{"new_id": name, "old_id": name} for name in names]
-        mapping += [{"new_id": name, "set_value": value} for name, value in alias_values.get(old_id, {}).items()]
-        manager.register(io.NodeReplace(new_node_id=new_id, old_node_id=old_id, old_widget_ids=None, input_mapping=mapping))
+    for replacement in replacements:
+        manager.register(_node_replace(io.NodeReplace, replacement))
+
+
+def _node_replace(node_replace: type, replacement: Any) -> Any:
+    """A ``NodeReplace`` whose ``input_mapping`` (what the server applies to prompts) is the replacement's
+    server mapping, and whose ``as_dict`` (what ``/node_replacements`` serves the frontend) is its full one."""
+
+    class FrontendNodeReplace(node_replace):
+        def as_dict(self) -> dict:
+            return {**super().as_dict(), **replacement.as_dict()}
+
+    return FrontendNodeReplace(new_node_id=replacement.new_node_id, old_node_id=replacement.old_node_id,
+                               old_widget_ids=list(replacement.old_widget_ids),
+                               input_mapping=list(replacement.server_input_mapping),
+                               output_mapping=list(replacement.output_mapping))

@@ -710,17 +710,18 @@ def _workflow_file(workflow: str | os.PathLike | dict) -> Iterator[Path]:
 
 @contextlib.contextmanager
 def open_browser(base_url: str, *, executable: str | None = None, viewport: dict | None = None) -> Iterator[Any]:
-    """Playwright + Chromium; yields a function ``new_page() -> ComfyPage`` (each in a fresh context)."""
+    """Playwright + Chromium; yields a function ``new_page(base_url=None) -> ComfyPage`` (each in a fresh
+    context; on another server's frontend when ``base_url`` is given)."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
         browser = launch_chromium(playwright, executable)
         contexts = []
 
-        def new_page() -> ComfyPage:
+        def new_page(url: str | None = None) -> ComfyPage:
             context = browser.new_context(viewport=viewport or VIEWPORT, device_scale_factor=1)
             contexts.append(context)
-            return ComfyPage(context.new_page(), base_url)
+            return ComfyPage(context.new_page(), url or base_url)
 
         try:
             yield new_page

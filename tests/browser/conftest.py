@@ -15,7 +15,7 @@ an MP4 with sound, for Load Video), frontend settings that suppress first-run di
 
 Screenshots and logs go to ``tests/browser/artifacts/`` (``$ADT_BROWSER_ARTIFACTS``
 overrides); with ``ADT_UPDATE_PREVIEWS=1`` each example's loaded-graph screenshot also
-becomes ``example_workflows/<stem>.png``.
+becomes ``example_workflows/<stem>.png`` and its template thumbnail ``<stem>.jpg``.
 """
 
 from __future__ import annotations

@@ -43,7 +43,7 @@ SAM3_NOT_QUEUED = ("running it needs SAM3.1's weights: ComfyUI builds SAM3 at it
 
 # Impact Pack's node properties in workflows its users save (what the frontend records for a registry pack).
 IMPACT_PROPERTIES = {"cnr_id": "comfyui-impact-pack", "ver": "8.8.1"}
-# SPEC §2: the detailer's widget values in a workflow saved before noise_mask_feather existed.
+# docs/BEHAVIOUR.md §2: the detailer's widget values in a workflow saved before noise_mask_feather existed.
 IMPACT_OLD_DETAILER_VALUES = [512, True, 768, 565511830783268, "fixed", 6, 2, "lcm", "normal", 0.5, 0.2]
 
 

@@ -3,7 +3,7 @@
 Each graph of ``example_workflows_spec.py`` is created node by node with the frontend's own
 LiteGraph API (create, set widgets by name, connect), then ``app.graph.serialize()`` is written
 to ``example_workflows/<name>.json``: the files are exactly what the frontend saves. The Impact
-example is then given the shape of an older save (SPEC §2): its detailer stores only the
+example is then given the shape of an older save (docs/BEHAVIOUR.md §2): its detailer stores only the
 widget values Impact Pack had before ``noise_mask_feather``.
 
 Needs a running ComfyUI with this pack (``--url``), or ``COMFYUI_PATH`` to start one, and

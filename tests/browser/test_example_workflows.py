@@ -9,7 +9,7 @@ defaults); queueing it with the
 *Run* button passes the server's validation and the prompt finishes with status success in
 ``/history``. Screenshots of the loaded graph and of the output nodes go to the artifacts
 folder; with ``ADT_UPDATE_PREVIEWS=1`` the loaded-graph screenshot becomes the example's
-preview, ``example_workflows/<stem>.png``.
+preview, ``example_workflows/<stem>.png``, and its template-browser thumbnail ``<stem>.jpg``.
 
 An example whose spec gives a ``not_queued`` reason (``example_workflows_spec.py``; the test id
 ends in ``-load_only``) gets every load check, and, in place of the server's validation at queue
@@ -34,6 +34,7 @@ import time
 from pathlib import Path
 
 import pytest
+import template_thumbnails  # tools/
 import validate_workflow  # tools/
 from example_workflows_spec import all_specs
 
@@ -135,6 +136,7 @@ def test_example_workflow_loads_and_runs(workflow_path, cb, comfy_server, comfy_
 
     if update_previews:
         shutil.copyfile(graph_png, workflow_path.with_suffix(".png"))
+        template_thumbnails.make_thumbnail(graph_png, workflow_path.with_suffix(".jpg"))
 
 
 def _queue_to_success(stem, cb, comfy_server, comfy_page, artifacts_dir, timings) -> None:

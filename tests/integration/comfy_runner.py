@@ -3,9 +3,9 @@
 ComfyUI keeps its node registry in module globals, so a scenario with another set of
 installed packs (e.g. "Impact Pack absent") cannot share the test session's process.
 
-    python comfy_runner.py SPEC.json RESULT.json
+    python comfy_runner.py SCENARIO.json RESULT.json
 
-SPEC: ``comfy_path``, ``work_dir``, ``packs`` (link name -> folder), ``model_dirs`` (model folder kind -> folders),
+SCENARIO: ``comfy_path``, ``work_dir``, ``packs`` (link name -> folder), ``model_dirs`` (model folder kind -> folders),
 ``inspect_ids`` (node ids to describe), ``graph`` (API prompt; a node may carry
 ``"_alternatives": [class_type, ...]`` used in order when its class_type is not
 registered), ``validate_only`` (prompts to validate without running), ``fetch``

@@ -563,3 +563,28 @@ def test_filter_by_label_splits_concatenated_segs(comfy, impact):
     filtered, remained = result.outputs[split]
     assert [seg.label for seg in filtered[1]] == ["small"] and [seg.label for seg in remained[1]] == ["big"]
     assert rects(filtered) == rects(result.output(small)) and rects(remained) == rects(result.output(big))
+
+
+def test_segs_preview_plays_its_frames_in_the_node(comfy):
+    """SEGS Preview is an output node: run alone (nothing downstream), it writes every SEG's crops to ComfyUI's
+    temp folder as one animated WebP and tells the frontend so (``animated``), as ComfyUI's own animated nodes do."""
+    from PIL import Image
+
+    require(comfy, OUR_PREVIEW, "the preview test uses it")
+    g = Graph()
+    ids = two_subject_sources(g)
+    segs = g.add(OUR_MASK_TO_SEGS, mask=OUT(ids["mask"]), label="subject", **mask_to_segs_inputs(1.5))
+    preview = g.add(OUR_PREVIEW, segs=OUT(segs), size=PREVIEW_SIZE, image_frames=OUT(ids["frames"]))
+    result = comfy.run(g, label="SEGS Preview alone, two subjects (4 frames)")
+    assert result.success, result.describe_failure()
+    ui = result.ui[preview]
+    assert list(ui["animated"]) == [True]
+    (image,) = ui["images"]
+    assert image["type"] == "temp" and image["filename"].endswith(".webp")
+    import folder_paths
+
+    path = Path(folder_paths.get_temp_directory()) / image["subfolder"] / image["filename"]
+    with Image.open(path) as webp:
+        assert webp.is_animated and webp.n_frames == 2 * TWO_SUBJECTS["frames"]
+        assert webp.size == (PREVIEW_SIZE, PREVIEW_SIZE)
+    assert tuple(result.output(preview).shape) == (2 * TWO_SUBJECTS["frames"], PREVIEW_SIZE, PREVIEW_SIZE, 3)

@@ -387,6 +387,49 @@ def test_a_missing_impact_node_runs_on_ours_with_every_input_kept(comfy, monkeyp
     assert torch.equal(result.output(pasted), result.output(source, 0))
 
 
+def test_replacements_served_to_the_frontend_follow_impacts_own_declarations(comfy):
+    """With Impact Pack loaded, each registration's old_widget_ids is the saved widget order of Impact's real
+    node (its control value after the seed), and its mapping moves every input Impact's node declares."""
+    saved_widget_ids = comfy.pack_module("nodes.registry").saved_widget_ids
+    served = comfy.server.node_replace_manager.as_dict()
+    checked = []
+    for old_id, (registration, *_) in served.items():
+        impact = comfy.nodes.NODE_CLASS_MAPPINGS.get(old_id)
+        if impact is None or "impact" not in impact.__module__.lower():
+            continue
+        declared = impact.INPUT_TYPES()
+        names = [*declared.get("required", {}), *declared.get("optional", {})]
+        assert registration["old_widget_ids"] == saved_widget_ids(declared, names), old_id
+        moved = {m["old_id"] for m in registration["input_mapping"] if "old_id" in m}
+        assert set(names) | set(registration["old_widget_ids"]) == moved, old_id
+        assert [m["old_idx"] for m in registration["output_mapping"]] == list(range(len(impact.RETURN_TYPES))), old_id
+        checked.append(old_id)
+    if not checked:
+        pytest.skip("Impact Pack is not loaded: no registration to compare with its nodes")
+    assert IMPACT_DETAILER in checked
+
+
+def test_the_server_applies_a_replacement_to_a_prompt_without_optional_inputs(comfy, monkeypatch):
+    """ComfyUI's server applies the registration to a queued prompt whose node is missing: an API prompt
+    never holds the seed's control value and leaves unconnected optional sockets out, and the request must
+    not fail on them (the frontend's full mapping is served, the server's names only required inputs)."""
+    import nodes as comfy_nodes
+
+    if not comfy.server.node_replace_manager.has_replacement(IMPACT_DETAILER):
+        pytest.skip("no replacement registered: Impact Pack is not installed, its ids are ours")
+    monkeypatch.delitem(comfy_nodes.NODE_CLASS_MAPPINGS, IMPACT_DETAILER, raising=False)
+    widgets = impact_widgets_to_api(IMPACT_SAVED_WIDGETS)
+    prompt = {"1": {"class_type": IMPACT_DETAILER, "_meta": {"title": "detailer"},
+                    "inputs": {"image_frames": ["9", 0], "segs": ["8", 0], "basic_pipe": ["7", 0], **widgets}},
+              "2": {"class_type": "PreviewImage", "_meta": {}, "inputs": {"images": ["1", 1]}}}
+    comfy.server.node_replace_manager.apply_replacements(prompt)
+    node = prompt["1"]
+    assert node["class_type"] == OUR_DETAILER
+    assert {name: node["inputs"][name] for name in widgets} == widgets, "every value of the prompt is kept"
+    assert node["inputs"]["crop_mode"] == "union" and node["inputs"]["context_length"] == 0, "Impact's behaviour"
+    assert prompt["2"]["inputs"]["images"] == ["1", 1]
+
+
 # --- refiner -----------------------------------------------------------------------------------
 
 

@@ -32,3 +32,14 @@ def comfy_root() -> Path:
     if missing or not (path / "comfy").is_dir():
         pytest.fail(f"COMFYUI_PATH={path} is not a ComfyUI checkout (no {', '.join(missing) or 'comfy/'})")
     return path.resolve()
+
+
+BROWSER_TIER = Path(__file__).resolve().parent / "browser"
+
+
+def pytest_collection_modifyitems(config, items):
+    """The browser tier runs last: Playwright's sync API leaves its event loop registered as the running
+    one, and the real-ComfyUI tier, in the same process, runs ComfyUI's own loop."""
+    in_browser = [BROWSER_TIER in Path(str(item.path)).resolve().parents for item in items]
+    items[:] = [item for item, last in zip(items, in_browser) if not last] + \
+               [item for item, last in zip(items, in_browser) if last]

@@ -125,7 +125,8 @@ def test_every_node_with_expert_widgets_marks_them():
 # --- SEGS Preview shows its frames in the node ----------------------------------------------------
 
 
-def test_segs_preview_is_an_output_node_returning_its_ui_and_its_image():
+def test_segs_preview_is_an_output_node_returning_its_ui_and_its_image(monkeypatch):
+    monkeypatch.setitem(sys.modules, "folder_paths", None)  # no ComfyUI (the full suite may have booted one)
     assert SEGSPreview.OUTPUT_NODE is True
     frames = torch.rand(3, 32, 40, 3)
     segs = ((32, 40), [])

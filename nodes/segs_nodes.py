@@ -23,6 +23,13 @@ from .detailer_inputs import colour_match_inputs
 from .registry import PACK_CATEGORY
 
 
+def crop_factor_input(relative_to: str) -> tuple:
+    """The ``crop_factor`` input of the nodes that make SEGS (Impact's range and default): the crop region's
+    size relative to ``relative_to``."""
+    return ("FLOAT", {"default": 3.0, "min": 1.0, "max": 100, "step": 0.1,
+                      "tooltip": f"Crop region size relative to {relative_to} (more context around it)."})
+
+
 class SegsNode:
     """What every SEGS node of the pack declares alike: its function and menu category."""
 
@@ -51,8 +58,7 @@ class MaskToSEGSForVideo(SegsNode):
                 "mask": ("MASK", {"tooltip": "Mask batch [frames, height, width] (or one mask)."}),
                 "combined": ("BOOLEAN", {"default": False, "label_on": "True", "label_off": "False",
                                          "tooltip": "One SEG around all regions instead of one per region."}),
-                "crop_factor": ("FLOAT", {"default": 3.0, "min": 1.0, "max": 100, "step": 0.1,
-                                          "tooltip": "Crop region size relative to the region's bbox (more context around it)."}),
+                "crop_factor": crop_factor_input("the region's bbox"),
                 "bbox_fill": ("BOOLEAN", {"default": False, "label_on": "enabled", "label_off": "disabled", "advanced": True,
                                           "tooltip": "Fill each frame's bbox of the region in its mask."}),
                 "drop_size": ("INT", {"min": 1, "max": max_resolution(), "step": 1, "default": 10, "advanced": True,
@@ -157,9 +163,7 @@ class TrackSEGSForVideo(SegsNode):
                 "dilation": ("INT", {"default": 0, "min": -512, "max": 512, "step": 1, "advanced": True,
                                      "tooltip": "Grow (> 0) or shrink (< 0) each detection's mask by a square of this "
                                                 "many pixels, as in Impact's detector nodes."}),
-                "crop_factor": ("FLOAT", {"default": 3.0, "min": 1.0, "max": 100, "step": 0.1,
-                                          "tooltip": "Crop region size relative to the track's bbox over the clip (more "
-                                                     "context around it)."}),
+                "crop_factor": crop_factor_input("the track's bbox over the clip"),
                 "drop_size": ("INT", {"min": 1, "max": max_resolution(), "step": 1, "default": 10, "advanced": True,
                                       "tooltip": "Detections whose box is not larger than this (pixels) on both sides "
                                                  "are ignored."}),

@@ -22,6 +22,7 @@ from .adapter.video import read_video, video_with_frames
 from .detailer import DETAILER_SEARCH_ALIASES, DetailerForEachPipeForAnimateDiff, bind_inputs
 from .detailer_inputs import DETAIL_AND_PASTE, node_inputs
 from .registry import PACK_CATEGORY
+from .segs_nodes import crop_factor_input
 
 log = logging.getLogger(__name__)
 
@@ -57,9 +58,7 @@ class SAM3TrackToSEGS:
                 "max_objects": ("INT", {"default": 0, "min": 0, "max": 1000, "step": 1,
                                         "tooltip": "Keep at most this many objects, the first ones by order_by (0 keeps "
                                                    "all)."}),
-                "crop_factor": ("FLOAT", {"default": 3.0, "min": 1.0, "max": 100, "step": 0.1,
-                                          "tooltip": "Crop region size relative to the object's bbox over the clip (more "
-                                                     "context around it)."}),
+                "crop_factor": crop_factor_input("the object's bbox over the clip"),
                 "label": ("STRING", {"default": DEFAULT_LABEL,
                                      "tooltip": "Base label: SAM3's object i becomes <label>_<i> (pick one downstream "
                                                 "with SEGS Filter by Label)."}),

@@ -76,7 +76,7 @@ class VaeRunner:
             dtype = self.vae.vae_dtype
             per_frame = max(
                 self.vae.memory_used_encode((1, 3, height, width), dtype),
-                self.vae.memory_used_decode((1, self.vae.latent_channels, height // stride, width // stride), dtype),
+                self.vae.memory_used_decode((1, self.layout.channels, height // stride, width // stride), dtype),
             )
         except (AttributeError, TypeError):
             return GPU_FRAMES_PER_BATCH

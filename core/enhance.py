@@ -345,7 +345,6 @@ def detail_seg(
         conds, hints = backend.apply_control(wrapper, conds, crops.contiguous(), masks, crop_windows)
         cnet_images.extend(hints)
 
-
     width, height = plan.size.width, plan.size.height
     log.info(
         "%s: %s crop %dx%d in %s, sampled at %dx%d (x%.2f) over %d frames",
